@@ -1,0 +1,211 @@
+"""The typed configuration: Hydra composes ``conf/``, this module checks it and hands back objects.
+
+Every group is validated by a dataclass registered in Hydra's ConfigStore (``<option>_schema``),
+so an unknown key, a wrong type or an empty range fails before anything runs, with one line that
+names the setting and the fix (:class:`study.errors.ConfigError`, exit code 2).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra import compose, initialize_config_module
+from hydra.core.config_store import ConfigStore
+from hydra.errors import HydraException, MissingConfigException
+from omegaconf import MISSING, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from study import pruners, samplers, space
+from study.data.japanese_vowels import JapaneseVowelsConfig
+from study.errors import ConfigError
+from study.models import ModelConfig
+from study.storage import StorageConfig
+
+#: What a trial's value can be, and whether larger is better.
+METRICS = {"val_loss": "minimize", "val_accuracy": "maximize", "val_f1": "maximize"}
+
+
+@dataclass
+class StudySettings:
+    name: str = MISSING
+    direction: str = "minimize"
+    #: The validation metric a trial returns (its best epoch) and reports after every epoch.
+    metric: str = "val_loss"
+
+
+@dataclass
+class WorkerSettings:
+    #: Set by study-launch for each worker it starts; seeds the sampler apart from its siblings.
+    index: int = 0
+    #: Torch CPU threads; 0 leaves PyTorch's default.
+    threads: int = 0
+    #: A worker whose trials fail this many times in a row stops.
+    max_consecutive_failures: int = 5
+
+
+@dataclass
+class ArtifactSettings:
+    #: Where trial models go; every machine of a study must see the same directory.
+    path: str = ".study/artifacts"
+
+
+@dataclass
+class Config:
+    storage: StorageConfig = MISSING
+    sampler: Any = MISSING
+    pruner: Any = MISSING
+    model: ModelConfig = MISSING
+    data: Any = MISSING
+    search_space: space.SearchSpace = MISSING
+    study: StudySettings = field(default_factory=StudySettings)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
+    artifacts: ArtifactSettings = field(default_factory=ArtifactSettings)
+    #: The global budget: trials over all workers, machines and restarts.
+    n_trials: int = 40
+    max_epochs: int = 40
+    seed: int = 0
+    #: Local worker processes study-launch starts.
+    workers: int = 2
+    workers_per_gpu: int = 1
+    #: auto (CUDA when visible, else CPU), cpu, or cuda.
+    device: str = "auto"
+
+
+_GROUP_SCHEMAS: dict[str, dict[str, type]] = {
+    "storage": {"storage": StorageConfig},
+    "sampler": {
+        "tpe": samplers.TPEConfig,
+        "random": samplers.RandomConfig,
+        "gp": samplers.GPConfig,
+        "grid": samplers.GridConfig,
+    },
+    "pruner": {
+        "median": pruners.MedianConfig,
+        "percentile": pruners.PercentileConfig,
+        "successive_halving": pruners.SuccessiveHalvingConfig,
+        "hyperband": pruners.HyperbandConfig,
+        "patient": pruners.PatientConfig,
+        "threshold": pruners.ThresholdConfig,
+        "wilcoxon": pruners.WilcoxonConfig,
+        "none": pruners.NoneConfig,
+    },
+    "model": {"model": ModelConfig},
+    "data": {"japanese_vowels": JapaneseVowelsConfig},
+    "search_space": {"search_space": space.SearchSpace},
+}
+
+
+def _register() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="config_schema", node=Config)
+    for group, schemas in _GROUP_SCHEMAS.items():
+        for name, node in schemas.items():
+            cs.store(group=group, name=f"{name}_schema", node=node)
+
+
+_register()
+
+
+def load_config(overrides: list[str]) -> Config:
+    """Compose ``conf/`` with command-line overrides, validate, and return typed objects."""
+    try:
+        with initialize_config_module(config_module="study.conf", version_base="1.3"):
+            raw = compose(config_name="config", overrides=overrides)
+        extra = set(raw) - set(OmegaConf.structured(Config))
+        if extra:
+            raise ConfigError(f"unknown setting {sorted(extra)[0]!r}; see `study-worker --cfg`")
+        cfg: Config = OmegaConf.to_object(raw)  # type: ignore[assignment]
+    except MissingConfigException as e:
+        raise ConfigError(_missing_option(e)) from e
+    except (HydraException, OmegaConfBaseException) as e:
+        raise ConfigError(_one_line(e, overrides)) from e
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Config) -> None:
+    """Cross-setting checks that no single field's type can express."""
+    for key in ("n_trials", "max_epochs", "workers", "workers_per_gpu"):
+        if getattr(cfg, key) < 1:
+            raise ConfigError(f"{key}={getattr(cfg, key)} must be at least 1")
+    if cfg.device not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"device={cfg.device!r} is not one of auto, cpu, cuda")
+    if cfg.study.direction not in ("minimize", "maximize"):
+        raise ConfigError(f"study.direction={cfg.study.direction!r}: use minimize or maximize")
+    if cfg.study.metric not in METRICS:
+        raise ConfigError(f"study.metric={cfg.study.metric!r} is not one of {', '.join(METRICS)}")
+    if METRICS[cfg.study.metric] != cfg.study.direction:
+        raise ConfigError(
+            f"study.direction={cfg.study.direction} does not fit study.metric={cfg.study.metric}; "
+            f"set study.direction={METRICS[cfg.study.metric]}"
+        )
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]+", cfg.study.name):
+        raise ConfigError(f"study.name={cfg.study.name!r}: use letters, digits, '.', '_' and '-'")
+    space.validate(cfg.search_space)
+    if samplers.is_grid(cfg.sampler):
+        try:
+            space.grid_points(cfg.search_space)
+        except ConfigError as e:
+            raise ConfigError(f"{e} (or pick the discrete space: search_space=grid)") from e
+    cfg.storage.validate()
+
+
+def options(group: str) -> list[str]:
+    """The options a user can pick for a config group (schemas hidden)."""
+    from importlib.resources import files
+
+    folder = files("study.conf").joinpath(group)
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def _missing_option(e: MissingConfigException) -> str:
+    m = re.search(r"Could not (?:find|load) '([\w/]+)/(\w+)'", str(e))
+    if not m:
+        return _flatten(str(e))
+    group, bad = m.group(1), m.group(2)
+    return f"{group}={bad} is not an option; choose one of: {', '.join(options(group))}"
+
+
+def _all_keys(node: Any, prefix: str = "") -> list[str]:
+    keys = []
+    for k, v in node.items() if isinstance(node, dict) else []:
+        path = f"{prefix}{k}"
+        keys.append(path)
+        keys += _all_keys(v, path + ".")
+    return keys
+
+
+def _one_line(e: Exception, overrides: list[str]) -> str:
+    cause: BaseException = e
+    while cause.__cause__ is not None and not isinstance(cause, OmegaConfBaseException):
+        cause = cause.__cause__
+    text = str(cause)
+    key = getattr(cause, "full_key", None)
+    if "is not in struct" in text or "Key '" in text and "not in" in text:
+        bad = key or text
+        try:
+            with initialize_config_module(config_module="study.conf", version_base="1.3"):
+                known = _all_keys(OmegaConf.to_container(compose("config"), resolve=False))
+        except Exception:  # noqa: BLE001 - a suggestion is optional
+            known = []
+        hint = difflib.get_close_matches(str(bad), known, n=1)
+        fix = f"did you mean {hint[0]}?" if hint else "see `study-worker --cfg` for every setting"
+        return f"unknown setting {bad!r}; {fix}"
+    m = re.search(r"Value '(.*?)' (?:of type '\w+' )?could not be converted to (\w+)", text)
+    if m and key:
+        kind = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false"}
+        return f"{key}={m.group(1)!r} is invalid; give {kind.get(m.group(2), m.group(2))}"
+    m = re.search(r"Invalid value '(.*?)', expected one of \[(.*?)\]", text)
+    if m and key:
+        return f"{key}={m.group(1)!r} is not one of {m.group(2)}"
+    if "Missing mandatory value" in text and key:
+        return f"{key} is not set; give {key}=..."
+    return _flatten(text) + (f" (setting {key})" if key else "")
+
+
+def _flatten(text: str) -> str:
+    first = next((line.strip() for line in text.splitlines() if line.strip()), text)
+    return first

@@ -1,0 +1,159 @@
+"""study-launch: start N local workers on one study, show progress, score the winner once.
+
+Workers run in sessions of their own so that a terminal's Ctrl-C reaches only the launcher,
+which forwards each signal exactly once: the first is a warm stop, the second a cold one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from types import FrameType
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from study import samplers, space, status
+from study.config import Config
+from study.errors import ConfigError
+from study.setup import prepare_study
+from study.storage import open_storage, trial_counts
+from study.testset import test_score
+
+log = logging.getLogger(__name__)
+
+
+def visible_gpus() -> list[str]:
+    """GPU ids this process may use (respecting an existing CUDA_VISIBLE_DEVICES)."""
+    import torch
+
+    count = torch.cuda.device_count()
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [g for g in env.split(",") if g.strip()][:count]
+    return [str(i) for i in range(count)]
+
+
+def gpu_plan(workers: int, gpus: list[str], per_gpu: int) -> list[str | None]:
+    """Worker i gets GPU i mod G (round-robin), at most ``per_gpu`` workers each; None: CPU."""
+    if not gpus:
+        return [None] * workers
+    if workers > len(gpus) * per_gpu:
+        raise ConfigError(
+            f"workers={workers} exceeds {len(gpus)} GPU(s) x workers_per_gpu={per_gpu}; "
+            f"lower workers or raise workers_per_gpu"
+        )
+    return [gpus[i % len(gpus)] for i in range(workers)]
+
+
+def _budget(cfg: Config) -> int:
+    if samplers.is_grid(cfg.sampler):
+        return min(cfg.n_trials, len(space.grid_points(cfg.search_space)))
+    return cfg.n_trials
+
+
+def _start(i: int, overrides: list[str], gpu: str | None, threads: int) -> subprocess.Popen[str]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpu
+    cmd = [sys.executable, "-m", "workers.worker", *overrides, f"worker.index={i}"]
+    if gpu is None:
+        cmd.append(f"worker.threads={threads}")
+    return subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+        start_new_session=True,
+    )
+
+
+def _pump(i: int, proc: subprocess.Popen[str], console: Console) -> None:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        console.print(f"[w{i}] {line.rstrip()}", markup=False, highlight=False, soft_wrap=True)
+
+
+def launch(cfg: Config, overrides: list[str]) -> int:
+    """Run the study to its budget with ``cfg.workers`` local processes; returns an exit code."""
+    overrides = [o for o in overrides if not o.startswith(("worker.index=", "worker.threads="))]
+    storage = open_storage(cfg.storage)  # for embedded: keeps the server up while we run
+    study = prepare_study(cfg, storage)
+    device_gpus = [] if cfg.device == "cpu" else visible_gpus()
+    plan = gpu_plan(cfg.workers, device_gpus, cfg.workers_per_gpu)
+    threads = max(1, (os.cpu_count() or 1) // cfg.workers)
+    budget = _budget(cfg)
+    console = Console(stderr=True)
+    console.print(
+        f"study {cfg.study.name}: {cfg.workers} worker(s) on "
+        f"{', '.join(f'GPU {g}' for g in plan if g) or 'CPU'}, budget {budget} trials",
+        highlight=False,
+    )
+    procs = [_start(i, overrides, gpu, threads) for i, gpu in enumerate(plan)]
+    signals = {"n": 0}
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        signals["n"] += 1
+        kind = "warm stop: workers finish their epoch" if signals["n"] == 1 else "cold stop"
+        console.print(f"{signal.Signals(signum).name}: {kind}", highlight=False)
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signum)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    pumps = [
+        threading.Thread(target=_pump, args=(i, p, console), daemon=True)
+        for i, p in enumerate(procs)
+    ]
+    for t in pumps:
+        t.start()
+    with Progress(
+        TextColumn("trials"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("trials", total=budget, info="")
+        while any(p.poll() is None for p in procs):
+            progress.update(task, **_progress(storage, study))
+            time.sleep(1.0)
+        progress.update(task, **_progress(storage, study))
+    for t in pumps:
+        t.join(timeout=5)
+    codes = [p.returncode for p in procs]
+    if signals["n"]:
+        console.print("stopped; run the same command again to resume the study", highlight=False)
+        return 130
+    if any(codes):
+        console.print(f"worker exit codes: {codes}", highlight=False)
+    result = status.summary(storage, cfg.study.name)
+    if result["best"] is not None:
+        test_score(cfg, storage)
+        result = status.summary(storage, cfg.study.name)
+    print(status.best_line(result))
+    if result["best"]:
+        print(f"  params: {result['best']['params']}")
+    return 1 if any(codes) else 0
+
+
+def _progress(storage, study) -> dict:  # type: ignore[no-untyped-def]
+    counts = trial_counts(storage, study._study_id)
+    info = (
+        f"{counts['COMPLETE']} complete · {counts['PRUNED']} pruned · {counts['FAIL']} failed · "
+        f"{counts['RUNNING']} running"
+    )
+    with contextlib.suppress(ValueError):  # no completed trial yet
+        info += f" · best {study.best_value:.4f}"
+    return {"completed": counts["COMPLETE"] + counts["PRUNED"], "info": info}

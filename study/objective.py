@@ -1,0 +1,146 @@
+"""The objective: one trial, a function of ``(trial, config)``.
+
+Train on the training split, score the validation split after every epoch, report to the
+pruner, keep the best epoch's weights. The test split is never touched here.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+
+from study import space
+from study.config import METRICS, Config
+from study.data import SequenceData
+from study.models import ARCHITECTURE, build_model
+from study.training import Scores, build_optimizer, evaluate, train_epoch
+
+log = logging.getLogger(__name__)
+
+
+class StopRequested(KeyboardInterrupt):
+    """The worker was asked to stop; raised between epochs, never mid-step.
+
+    Optuna marks the trial failed on a KeyboardInterrupt and re-raises it, and
+    ``study.optimize(catch=(Exception,))`` does not swallow it.
+    """
+
+
+class TrialDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class TrialContext:
+    """What every trial of one worker shares: config, data on its device, and the stop flag."""
+
+    cfg: Config
+    data: SequenceData
+    device: torch.device
+    worker_id: str
+    artifacts: FileSystemArtifactStore
+    stop: threading.Event
+    #: The number of the trial this worker is running, if any.
+    current: int | None = None
+
+
+def _metric(scores: Scores, metric: str) -> float:
+    return {"val_loss": scores.loss, "val_accuracy": scores.accuracy, "val_f1": scores.f1}[metric]
+
+
+def _better(a: float, b: float | None, direction: str) -> bool:
+    return b is None or (a < b if direction == "minimize" else a > b)
+
+
+def _save_model(ctx: TrialContext, trial: optuna.Trial, state: dict[str, Any], arch: dict) -> None:
+    """Upload the best epoch's weights; test evaluation loads them with ``weights_only=True``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"trial-{trial.number}-model.pt"
+        torch.save(
+            {
+                "state_dict": state,
+                "arch": arch,
+                "n_features": ctx.data.n_features,
+                "n_classes": ctx.data.n_classes,
+            },
+            path,
+        )
+        artifact_id = upload_artifact(
+            artifact_store=ctx.artifacts, file_path=str(path), study_or_trial=trial
+        )
+    trial.set_user_attr("model_artifact", artifact_id)
+
+
+def objective(trial: optuna.Trial, ctx: TrialContext) -> float:
+    cfg, data = ctx.cfg, ctx.data
+    ctx.current = trial.number
+    params = space.suggest(trial, cfg.search_space)
+    seed = cfg.seed * 100_003 + trial.number
+    torch.manual_seed(seed)
+    shuffle = torch.Generator().manual_seed(seed)
+    arch = {k: params[k] for k in ARCHITECTURE}
+    model = build_model(cfg.model, data.n_features, data.n_classes, params).to(ctx.device)
+    optimizer = build_optimizer(
+        params["optimizer"], model.parameters(), params["lr"], params["weight_decay"]
+    )
+    trial.set_user_attr("worker", ctx.worker_id)
+    trial.set_user_attr("device", str(ctx.device))
+    trial.set_user_attr("params_all", params)  # fixed values included
+    log.info("trial=%d start on %s", trial.number, ctx.device)
+
+    metric, direction = cfg.study.metric, cfg.study.direction
+    curve: list[dict[str, float]] = []
+    best_value: float | None = None
+    best_state: dict[str, torch.Tensor] = {}
+    for epoch in range(cfg.max_epochs):
+        started = time.perf_counter()
+        train_loss, train_acc = train_epoch(
+            model, optimizer, data.train, params["batch_size"], params["clip_norm"], shuffle
+        )
+        if not math.isfinite(train_loss):
+            raise TrialDiverged(f"training loss is {train_loss} at epoch {epoch}")
+        val = evaluate(model, data.val, data.n_classes)
+        value = _metric(val, metric)
+        curve.append(
+            {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "train_accuracy": train_acc,
+                "val_loss": val.loss,
+                "val_accuracy": val.accuracy,
+                "val_f1": val.f1,
+                "seconds": time.perf_counter() - started,
+            }
+        )
+        trial.set_user_attr("curve", curve)
+        if _better(value, best_value, direction):
+            best_value, best_epoch = value, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        trial.report(value, epoch)
+        if trial.should_prune():
+            log.info("trial=%d pruned at epoch %d (%s=%.4f)", trial.number, epoch, metric, value)
+            raise optuna.TrialPruned(f"epoch {epoch}: {metric}={value:.4f}")
+        if ctx.stop.is_set():
+            trial.set_user_attr("interrupted_at_epoch", epoch)
+            raise StopRequested
+    assert best_value is not None
+    trial.set_user_attr("best_epoch", best_epoch)
+    best = curve[best_epoch]
+    trial.set_user_attr("val_accuracy", best["val_accuracy"])
+    trial.set_user_attr("val_f1", best["val_f1"])
+    _save_model(ctx, trial, best_state, arch)
+    return best_value
+
+
+__all__ = ["METRICS", "StopRequested", "TrialContext", "TrialDiverged", "objective"]

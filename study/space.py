@@ -1,0 +1,160 @@
+"""The search space: YAML bounds in, ``trial.suggest_*`` calls out.
+
+Every tunable parameter is a :class:`Param`. One of three forms:
+
+- ``value: x`` fixes the parameter (any range or choices beside it are ignored);
+- ``choices: [a, b]`` makes it categorical;
+- ``low``/``high`` (with ``log``, ``step`` and ``integer``) make it a numeric range.
+
+Define-by-run handles the conditional parameter: ``dropout`` (between stacked layers) only
+exists when ``num_layers > 1``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import optuna
+
+from study.errors import ConfigError
+
+CELLS = ("rnn", "lstm", "gru")
+OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+
+
+@dataclass
+class Param:
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    integer: bool = False
+    choices: list[Any] | None = None
+    value: Any = None
+
+
+def _p(**kw: Any) -> Any:
+    return field(default_factory=lambda: Param(**kw))
+
+
+@dataclass
+class SearchSpace:
+    """The parameters a trial draws; defaults here are overridden by ``conf/search_space``."""
+
+    cell: Param = _p(choices=["lstm"])
+    hidden_size: Param = _p(low=16, high=256, log=True, integer=True)
+    num_layers: Param = _p(low=1, high=3, integer=True)
+    dropout: Param = _p(low=0.0, high=0.5)
+    input_dropout: Param = _p(low=0.0, high=0.3)
+    bidirectional: Param = _p(choices=[False, True])
+    lr: Param = _p(low=1e-4, high=3e-2, log=True)
+    batch_size: Param = _p(choices=[16, 32, 64])
+    optimizer: Param = _p(choices=["adam"])
+    weight_decay: Param = _p(low=1e-6, high=1e-2, log=True)
+    clip_norm: Param = _p(low=0.1, high=10.0, log=True)
+
+
+_ALLOWED_CHOICES = {"cell": CELLS, "optimizer": OPTIMIZERS}
+
+
+def _kind(p: Param) -> str:
+    if p.value is not None:
+        return "fixed"
+    if p.choices is not None:
+        return "categorical"
+    return "range"
+
+
+def validate(space: SearchSpace) -> None:
+    """Fail with one line naming ``search_space.<name>`` when a parameter cannot be sampled."""
+    for f in fields(space):
+        name, p = f.name, getattr(space, f.name)
+        key = f"search_space.{name}"
+        kind = _kind(p)
+        allowed = _ALLOWED_CHOICES.get(name)
+        if kind == "categorical" and not p.choices:
+            raise ConfigError(f"{key}.choices is empty; give at least one value")
+        if kind == "range":
+            if p.low is None or p.high is None:
+                raise ConfigError(f"{key} needs low and high, choices, or a fixed value")
+            if p.low > p.high:
+                raise ConfigError(
+                    f"{key} is an empty range (low={p.low} > high={p.high}); set low <= high"
+                )
+            if p.log and p.low <= 0:
+                raise ConfigError(f"{key}.low must be > 0 on a log scale; raise low or log=false")
+            if p.log and p.step is not None:
+                raise ConfigError(f"{key}: step and log cannot be combined; drop one")
+            if p.step is not None and p.step <= 0:
+                raise ConfigError(f"{key}.step must be > 0")
+        values = [p.value] if kind == "fixed" else (p.choices or [])
+        if allowed is not None:
+            for v in values:
+                if v not in allowed:
+                    raise ConfigError(f"{key}: {v!r} is not one of {', '.join(allowed)}")
+
+
+def _suggest_one(trial: optuna.Trial, name: str, p: Param) -> Any:
+    kind = _kind(p)
+    if kind == "fixed":
+        return p.value
+    if kind == "categorical":
+        return trial.suggest_categorical(name, list(p.choices or []))
+    assert p.low is not None and p.high is not None
+    if p.integer:
+        step = 1 if p.step is None else int(p.step)
+        return trial.suggest_int(name, int(p.low), int(p.high), step=step, log=p.log)
+    return trial.suggest_float(name, p.low, p.high, step=p.step, log=p.log)
+
+
+def _active(name: str, chosen: dict[str, Any]) -> bool:
+    # Dropout between layers only exists in a stacked network.
+    return not (name == "dropout" and chosen.get("num_layers", 1) <= 1)
+
+
+def suggest(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
+    """Draw one configuration; returns every parameter, fixed ones included."""
+    chosen: dict[str, Any] = {}
+    for f in fields(space):
+        if _active(f.name, chosen):
+            chosen[f.name] = _suggest_one(trial, f.name, getattr(space, f.name))
+        else:
+            chosen[f.name] = 0.0
+    return chosen
+
+
+def _grid_values(name: str, p: Param) -> list[Any]:
+    kind = _kind(p)
+    if kind == "fixed":
+        return [p.value]
+    if kind == "categorical":
+        return list(p.choices or [])
+    if p.step is None and not p.integer:
+        raise ConfigError(
+            f"search_space.{name} is a continuous range; grid search needs "
+            f"search_space.{name}.choices=[...], a step, or a fixed value"
+        )
+    assert p.low is not None and p.high is not None
+    step = p.step if p.step is not None else 1
+    n = int(math.floor((p.high - p.low) / step + 1e-9)) + 1
+    vals = [p.low + i * step for i in range(n)]
+    return [int(v) for v in vals] if p.integer else vals
+
+
+def grid_points(space: SearchSpace) -> list[dict[str, Any]]:
+    """Every distinct point of a discrete space, inactive parameters dropped, in a stable order."""
+    names = [f.name for f in fields(space) if _kind(getattr(space, f.name)) != "fixed"]
+    axes = [_grid_values(n, getattr(space, n)) for n in names]
+    points: list[dict[str, Any]] = []
+    seen: set[tuple[tuple[str, Any], ...]] = set()
+    for combo in itertools.product(*axes):
+        point = dict(zip(names, combo, strict=True))
+        point = {k: v for k, v in point.items() if _active(k, point)}
+        key = tuple(sorted(point.items()))
+        if key not in seen:
+            seen.add(key)
+            points.append(point)
+    return points

