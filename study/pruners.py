@@ -49,7 +49,7 @@ class HyperbandConfig:
 @dataclass
 class PatientConfig:
     _target_: str = "optuna.pruners.PatientPruner"
-    wrapped: Any = field(default_factory=MedianConfig)
+    wrapped_pruner: Any = field(default_factory=MedianConfig)
     patience: int = 3
     min_delta: float = 0.0
 

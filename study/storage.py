@@ -103,21 +103,26 @@ class BudgetedRDBStorage(RDBStorage):
     ) -> FrozenTrial:
         if template_trial is not None or self.new_trial_limit is None:
             return super()._create_new_trial(study_id, template_trial)
-        with self.engine.connect() as conn:
-            conn.execute(sa.text("SELECT pg_advisory_lock(:a, :b)"), {"a": _LOCK_NS, "b": study_id})
-            try:
-                used = conn.execute(
-                    sa.text("SELECT count(*) FROM trials WHERE study_id = :s AND state <> 'FAIL'"),
-                    {"s": study_id},
-                ).scalar_one()
-                if used >= self.new_trial_limit:
-                    raise BudgetExhausted(f"{used} of {self.new_trial_limit} trials used")
-                return super()._create_new_trial(study_id, template_trial)
-            finally:
-                conn.execute(
-                    sa.text("SELECT pg_advisory_unlock(:a, :b)"), {"a": _LOCK_NS, "b": study_id}
-                )
-                conn.commit()
+        # ``scoped_session`` is thread-local: the lock and count below share one transaction and
+        # one connection with the insert that ``super()`` commits, which releases the lock.
+        session = self.scoped_session()
+        try:
+            session.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": _LOCK_NS, "b": study_id}
+            )
+            used = session.execute(
+                sa.text("SELECT count(*) FROM trials WHERE study_id = :s AND state <> 'FAIL'"),
+                {"s": study_id},
+            ).scalar_one()
+        except sa.exc.SQLAlchemyError:
+            session.rollback()
+            session.close()
+            raise
+        if used >= self.new_trial_limit:
+            session.rollback()  # releases the lock
+            session.close()
+            raise BudgetExhausted(f"{used} of {self.new_trial_limit} trials used")
+        return super()._create_new_trial(study_id, template_trial)
 
 
 def masked(url: str) -> str:

@@ -1,0 +1,104 @@
+"""Shared fixtures: a fresh database on the real PostgreSQL server, and a way to run commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+SERVER = os.environ.get("STUDY_TEST_DB_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+#: Overrides that make a trial take about a second on a CPU.
+TINY = [
+    "max_epochs=3",
+    "search_space.hidden_size.low=8",
+    "search_space.hidden_size.high=16",
+    "search_space.num_layers.high=1",
+    "search_space.bidirectional.choices=[false]",
+    "search_space.batch_size.choices=[64]",
+]
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A database of its own on the real PostgreSQL server, dropped at the end."""
+    name = f"study_test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg2.connect(SERVER)
+    except psycopg2.OperationalError as e:
+        pytest.fail(f"PostgreSQL at {SERVER} is not reachable ({e}); .ci/run starts it")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = SERVER.rpartition("/")
+    yield f"{base}/{name}"
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> dict:
+        return json.loads(self.out)
+
+
+@dataclass
+class Project:
+    """A directory a user runs the commands in, with the study's storage chosen by the test."""
+
+    path: Path
+    storage: list[str]
+
+    def argv(self, command: str, args: tuple[str, ...]) -> list[str]:
+        """``command`` may carry a subcommand ("study status"); storage settings come first."""
+        exe, *sub = command.split()
+        return [str(Path(sys.executable).with_name(exe)), *sub, *self.storage, *args]
+
+    def run(self, command: str, *args: str, timeout: float = 300) -> Result:
+        proc = subprocess.run(
+            self.argv(command, args),
+            cwd=self.path,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    def popen(self, command: str, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.argv(command, args),
+            cwd=self.path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
+
+    def status(self, *args: str) -> dict:
+        result = self.run("study status", "--json", *args)
+        assert result.code == 0, result.err
+        return result.json()
+
+
+@pytest.fixture
+def project(tmp_path: Path, pg_url: str) -> Project:
+    """Commands against the real PostgreSQL server (storage=postgres)."""
+    return Project(tmp_path, ["storage=postgres", f"storage.url={pg_url}"])
+
+
+@pytest.fixture
+def study_name(request: pytest.FixtureRequest) -> str:
+    return f"{request.node.name[:40]}-{uuid.uuid4().hex[:6]}".replace("[", "-").replace("]", "")

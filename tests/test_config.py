@@ -1,0 +1,110 @@
+"""Every option of every config group composes and builds; bad settings fail clearly."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import Project
+from hydra.utils import instantiate
+
+from study.config import load_config, options
+from study.errors import EXIT_CONFIG, ConfigError
+from study.pruners import build_pruner
+from study.samplers import build_sampler
+
+
+@pytest.mark.parametrize("option", options("sampler"))
+def test_every_sampler_builds(option: str) -> None:
+    cfg = load_config([f"sampler={option}", "search_space=grid"])
+    assert build_sampler(cfg.sampler, seed=1) is not None
+
+
+@pytest.mark.parametrize("option", options("pruner"))
+def test_every_pruner_builds(option: str) -> None:
+    cfg = load_config([f"pruner={option}"])
+    assert build_pruner(cfg.pruner) is not None
+
+
+@pytest.mark.parametrize("option", options("model"))
+def test_every_model_builds_with_its_cell(option: str) -> None:
+    cfg = load_config([f"model={option}"])
+    model = instantiate(cfg.model, n_features=3, n_classes=2)
+    assert type(model.rnn).__name__.lower() == option
+    assert cfg.search_space.cell.choices == [option]
+    assert cfg.study.name.endswith(option)
+
+
+@pytest.mark.parametrize("option", options("storage"))
+def test_every_storage_composes(option: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STUDY_DB_URL", "postgresql://someone@db.example:5432/studies")
+    cfg = load_config([f"storage={option}"])
+    assert cfg.storage.kind == option
+
+
+@pytest.mark.parametrize("option", options("search_space"))
+def test_every_search_space_composes(option: str) -> None:
+    assert load_config([f"search_space={option}"]).search_space.lr is not None
+
+
+@pytest.mark.parametrize("option", options("data"))
+def test_every_dataset_loads_with_disjoint_splits(option: str) -> None:
+    from study.data import load_data
+
+    data = load_data(load_config([f"data={option}"]).data)
+    assert len(data.train) and len(data.val) and len(data.test)
+    assert data.n_classes >= 2
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["study.nme=x"], "unknown setting 'study.nme'; did you mean study.name?"),
+        (["sampler=foo"], "sampler=foo is not an option; choose one of: gp, grid, random, tpe"),
+        (["workers=abc"], "workers='abc' is invalid; give an integer"),
+        (["workers=0"], "workers=0 must be at least 1"),
+        (
+            ["search_space.lr.low=1", "search_space.lr.high=0.1"],
+            "search_space.lr is an empty range (low=1.0 > high=0.1); set low <= high",
+        ),
+        (["search_space.batch_size.choices=[]"], "search_space.batch_size.choices is empty"),
+        (["search_space.optimizer.choices=[adam,lbfgs]"], "'lbfgs' is not one of"),
+        (["sampler=grid"], "search_space=grid"),
+        (["study.metric=val_accuracy"], "set study.direction=maximize"),
+        (["+whatever=1"], "unknown setting 'whatever'"),
+    ],
+)
+def test_bad_setting_is_one_clear_line(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        load_config(overrides)
+    assert message in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_postgres_without_url_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STUDY_DB_URL", raising=False)
+    with pytest.raises(ConfigError, match="STUDY_DB_URL"):
+        load_config(["storage=postgres"])
+
+
+def test_bad_config_exits_2_and_creates_nothing(project: Project, study_name: str) -> None:
+    result = project.run("study-launch", f"study.name={study_name}", "search_space.lr.low=-1")
+    assert result.code == EXIT_CONFIG
+    lines = result.err.strip().splitlines()
+    assert lines == [
+        "error: search_space.lr.low must be > 0 on a log scale; raise low or log=false"
+    ]
+    missing = project.run("study status", f"study.name={study_name}")
+    assert missing.code != 0
+    assert f"no study named '{study_name}'" in missing.err
+    assert not (project.path / ".study").exists()
+
+
+def test_password_is_never_printed(project: Project) -> None:
+    result = project.run(
+        "study status",
+        "storage.url=postgresql://alice:s3cret-pw@127.0.0.1:1/nowhere",
+    )
+    assert result.code == 3
+    assert "s3cret-pw" not in result.err + result.out
+    assert "alice:***@127.0.0.1:1/nowhere" in result.err
+    shown = project.run("study-worker", "--cfg", "storage.url=postgresql://alice:s3cret-pw@h/db")
+    assert shown.code == 0 and "s3cret-pw" not in shown.out and "alice:***@h/db" in shown.out

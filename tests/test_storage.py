@@ -1,0 +1,65 @@
+"""The shared study's storage: an exact global budget and clear database errors."""
+
+from __future__ import annotations
+
+import threading
+
+import optuna
+import pytest
+from conftest import Project
+
+from study.errors import StorageError
+from study.storage import BudgetExhausted, StorageConfig, open_storage
+
+
+def test_budget_is_exact_under_concurrent_asks(pg_url: str, study_name: str) -> None:
+    storage = open_storage(StorageConfig(kind="postgres", url=pg_url), new_trial_limit=10)
+    optuna.create_study(study_name=study_name, storage=storage)
+    created, refused = [], []
+
+    def ask_until_refused() -> None:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+        while True:
+            try:
+                trial = study.ask()
+            except BudgetExhausted:
+                refused.append(1)
+                return
+            created.append(trial.number)
+            study.tell(trial, 1.0)
+
+    threads = [threading.Thread(target=ask_until_refused) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(created) == list(range(10))
+    assert len(refused) == 6
+
+
+def test_failed_trials_do_not_use_the_budget(pg_url: str, study_name: str) -> None:
+    storage = open_storage(StorageConfig(kind="postgres", url=pg_url), new_trial_limit=2)
+    study = optuna.create_study(study_name=study_name, storage=storage)
+    study.tell(study.ask(), state=optuna.trial.TrialState.FAIL)
+    study.tell(study.ask(), 1.0)
+    study.tell(study.ask(), 1.0)
+    with pytest.raises(BudgetExhausted):
+        study.ask()
+
+
+def test_unreachable_database_is_one_line_without_password() -> None:
+    cfg = StorageConfig(kind="postgres", url="postgresql://bob:hunter2@127.0.0.1:9/none")
+    with pytest.raises(StorageError) as e:
+        open_storage(cfg)
+    message = str(e.value)
+    assert "hunter2" not in message and "\n" not in message
+    assert message.startswith(
+        "cannot use the database at postgresql+psycopg2://bob:***@127.0.0.1:9"
+    )
+
+
+def test_study_worker_on_a_wrong_database_exits_3(project: Project) -> None:
+    result = project.run("study-worker", "storage.url=postgresql://postgres@127.0.0.1:5432/nope")
+    assert result.code == 3
+    assert result.err.strip().splitlines()[-1].startswith("error: cannot use the database at")
+    assert 'database "nope" does not exist' in result.err

@@ -1,0 +1,61 @@
+"""The model and the training loop: packing, scaling on train only, metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import f1_score
+
+from study.data import build_splits
+from study.models import SequenceClassifier
+from study.training import _macro_f1, evaluate, train_epoch
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_padding_does_not_change_the_prediction(cell: str, bidirectional: bool) -> None:
+    torch.manual_seed(0)
+    model = SequenceClassifier(4, 3, cell, 8, num_layers=2, bidirectional=bidirectional).eval()
+    seq = torch.randn(1, 5, 4)
+    padded = torch.cat([seq, torch.full((1, 7, 4), 99.0)], dim=1)
+    length = torch.tensor([5])
+    assert torch.allclose(model(seq, length), model(padded, length), atol=1e-6)
+
+
+def _toy(n: int, rng: np.random.Generator) -> tuple[list[np.ndarray], np.ndarray]:
+    labels = rng.integers(0, 2, n)
+    seqs = [rng.normal(loc=3.0 * y + 10, size=(rng.integers(3, 9), 2)) for y in labels]
+    return seqs, labels.astype(str)
+
+
+def test_scaling_uses_training_statistics_only() -> None:
+    rng = np.random.default_rng(0)
+    train, ytrain = _toy(80, rng)
+    test = [s + 1000.0 for s in _toy(40, rng)[0]]  # a shifted test set must stay shifted
+    data = build_splits("toy", train, ytrain, test, ytrain[:40], val_fraction=0.25, seed=0)
+    real = [data.train.x[i, : data.train.lengths[i]] for i in range(len(data.train))]
+    assert abs(float(torch.cat(real).mean())) < 1e-4
+    assert float(data.test.x[0, 0].mean()) > 100
+    assert len(data.train) == 60 and len(data.val) == 20
+
+
+def test_a_learnable_task_is_learned() -> None:
+    rng = np.random.default_rng(1)
+    seqs, labels = _toy(200, rng)
+    data = build_splits("toy", seqs, labels, seqs[:50], labels[:50], val_fraction=0.2, seed=0)
+    torch.manual_seed(0)
+    model = SequenceClassifier(2, 2, "gru", 16)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(15):
+        train_epoch(model, opt, data.train, 32, 1.0, gen)
+    scores = evaluate(model, data.val, 2)
+    assert scores.accuracy > 0.9 and scores.loss < 0.3
+
+
+def test_macro_f1_matches_scikit_learn() -> None:
+    rng = np.random.default_rng(2)
+    y, pred = rng.integers(0, 4, 200), rng.integers(0, 4, 200)
+    ours = _macro_f1(torch.from_numpy(pred), torch.from_numpy(y), 4)
+    assert ours == pytest.approx(f1_score(y, pred, average="macro"))

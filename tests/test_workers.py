@@ -1,0 +1,115 @@
+"""Real worker processes on one study in a real PostgreSQL database."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from conftest import TINY, Project
+from optuna.trial import TrialState
+
+pytestmark = pytest.mark.slow
+
+
+def _trials(pg_url: str, name: str) -> list[optuna.trial.FrozenTrial]:
+    storage = optuna.storages.RDBStorage(pg_url.replace("postgresql://", "postgresql+psycopg2://"))
+    return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+
+
+def test_two_workers_share_one_study_with_distinct_trials(
+    project: Project, pg_url: str, study_name: str
+) -> None:
+    first = project.popen("study-worker", f"study.name={study_name}", "n_trials=8", *TINY)
+    second = project.popen(
+        "study-worker", f"study.name={study_name}", "n_trials=8", "worker.index=1", *TINY
+    )
+    assert first.wait(timeout=300) == 0, first.stderr.read() if first.stderr else ""
+    assert second.wait(timeout=300) == 0, second.stderr.read() if second.stderr else ""
+    trials = _trials(pg_url, study_name)
+    assert len(trials) == 8
+    assert {t.state for t in trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
+    workers = {t.user_attrs["worker"] for t in trials}
+    assert len(workers) == 2, "both workers took trials"
+    assert len({t.number for t in trials}) == 8
+    # Each trial ran once: its learning curve has one entry per epoch and no repeats.
+    for t in trials:
+        epochs = [row["epoch"] for row in t.user_attrs["curve"]]
+        assert epochs == list(range(len(epochs)))
+
+
+def test_global_budget_holds_across_two_launches(project: Project, study_name: str) -> None:
+    first = project.run("study-launch", f"study.name={study_name}", "n_trials=5", *TINY)
+    assert first.code == 0, first.err
+    assert project.status(f"study.name={study_name}")["n_trials"]["total"] == 5
+    again = project.run("study-launch", f"study.name={study_name}", "n_trials=5", *TINY)
+    assert again.code == 0, again.err
+    assert project.status(f"study.name={study_name}")["n_trials"]["total"] == 5
+    more = project.run("study-launch", f"study.name={study_name}", "n_trials=7", *TINY)
+    assert more.code == 0, more.err
+    s = project.status(f"study.name={study_name}")
+    assert s["n_trials"]["total"] == 7 and s["n_trials"]["RUNNING"] == 0
+
+
+def test_grid_runs_each_point_exactly_once_with_three_workers(
+    project: Project, pg_url: str, study_name: str
+) -> None:
+    result = project.run(
+        "study-launch",
+        f"study.name={study_name}",
+        "sampler=grid",
+        "search_space=grid",
+        "pruner=none",
+        "workers=3",
+        "n_trials=100",
+        "max_epochs=2",
+        "search_space.hidden_size.choices=[8]",
+    )
+    assert result.code == 0, result.err
+    trials = _trials(pg_url, study_name)
+    points = [tuple(sorted(t.params.items())) for t in trials]
+    assert len(points) == 12 == len(set(points)), "3 cells x 1 size x 2 directions x 2 lrs"
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    assert len({t.user_attrs["worker"] for t in trials}) == 3
+
+
+def test_a_lagging_trial_is_pruned(project: Project, pg_url: str, study_name: str) -> None:
+    # One worker runs a fixed order: a good learning rate, then a hopeless one, and so on.
+    result = project.run(
+        "study-launch",
+        f"study.name={study_name}",
+        "workers=1",
+        "sampler=grid",
+        "search_space=grid",
+        "search_space.cell.choices=[gru]",
+        "search_space.bidirectional.choices=[false]",
+        "search_space.hidden_size.choices=[16,24]",
+        "search_space.lr.choices=[0.02,1e-6]",
+        "pruner=median",
+        "pruner.n_startup_trials=1",
+        "pruner.n_warmup_steps=1",
+        "max_epochs=6",
+    )
+    assert result.code == 0, result.err
+    by_lr = {}
+    for t in _trials(pg_url, study_name):
+        by_lr.setdefault(t.params["lr"], []).append(t)
+    slow = by_lr[1e-6]
+    assert all(t.state == TrialState.PRUNED for t in slow)
+    assert all(len(t.user_attrs["curve"]) < 6 for t in slow), "pruned before the last epoch"
+    assert any(t.state == TrialState.COMPLETE for t in by_lr[0.02])
+
+
+def test_default_study_on_embedded_postgres_reports_test_score_once(tmp_path) -> None:
+    project = Project(tmp_path, ["storage=embedded"])
+    result = project.run("study-launch", "n_trials=6", "workers=2", *TINY)
+    assert result.code == 0, result.err
+    assert "TEST accuracy" in result.out
+    s = project.status()
+    assert s["study"] == "japanese_vowels-lstm"
+    assert s["n_trials"]["total"] == 6 and s["n_trials"]["RUNNING"] == 0
+    test = s["best"]["test"]
+    assert test["trial"] == s["best"]["number"] and test["evaluations"] == 1
+    assert 0.0 <= test["accuracy"] <= 1.0 and test["n"] == 370
+    again = project.run("study test")
+    assert again.code == 0, again.err
+    assert '"evaluations": 1' in again.out, "the stored score is reused, the test set untouched"
+    assert (tmp_path / ".study" / "pgdata" / "PG_VERSION").exists()
