@@ -11,6 +11,9 @@ from conftest import Project
 from study.errors import StorageError
 from study.storage import BudgetExhausted, StorageConfig, open_storage
 
+# These tests drive the storage with ask/tell, where Optuna notes that heartbeats are idle.
+pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
+
 
 def test_budget_is_exact_under_concurrent_asks(pg_url: str, study_name: str) -> None:
     storage = open_storage(StorageConfig(kind="postgres", url=pg_url), new_trial_limit=10)

@@ -1,0 +1,63 @@
+"""study-launch: GPU placement, and a clean stop on Ctrl-C that loses no trial."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import psycopg2
+import pytest
+from conftest import TINY, Project
+
+from study.errors import ConfigError
+from study.launcher import gpu_plan
+from study.storage import StorageConfig, database_url
+
+
+def test_gpus_are_assigned_round_robin_with_k_workers_each() -> None:
+    assert gpu_plan(4, ["0", "1"], per_gpu=2) == ["0", "1", "0", "1"]
+    assert gpu_plan(3, ["5"], per_gpu=4) == ["5", "5", "5"]
+    assert gpu_plan(2, [], per_gpu=1) == [None, None]
+    with pytest.raises(ConfigError, match="workers=5 exceeds 2 GPU"):
+        gpu_plan(5, ["0", "1"], per_gpu=2)
+
+
+def test_password_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STUDY_DB_PASSWORD", "pw-from-env")
+    url = database_url(StorageConfig(kind="postgres", url="postgresql://tuner@db:5432/studies"))
+    assert url == "postgresql+psycopg2://tuner:pw-from-env@db:5432/studies"
+
+
+def _running(pg_url: str, name: str) -> int:
+    with psycopg2.connect(pg_url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('trials') IS NOT NULL")
+        if not cur.fetchone()[0]:
+            return 0
+        cur.execute(
+            "SELECT count(*) FROM trials JOIN studies USING (study_id)"
+            " WHERE study_name = %s AND state = 'RUNNING'",
+            (name,),
+        )
+        return int(cur.fetchone()[0])
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_worker_and_the_study_resumes(
+    project: Project, pg_url: str, study_name: str
+) -> None:
+    args = [f"study.name={study_name}", "n_trials=4", *TINY]
+    launcher = project.popen("study-launch", *args, "max_epochs=500")
+    deadline = time.time() + 120
+    while _running(pg_url, study_name) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    launcher.send_signal(signal.SIGINT)
+    _, err = launcher.communicate(timeout=120)
+    assert launcher.returncode == 130, err
+    assert "run the same command again" in err
+    s = project.status(f"study.name={study_name}")["n_trials"]
+    assert s["RUNNING"] == 0, "no trial is left running"
+    assert s["WAITING"] == 2, "both interrupted trials were put back in the queue"
+    again = project.run("study-launch", *args, "max_epochs=3")
+    assert again.code == 0, again.err
+    s = project.status(f"study.name={study_name}")["n_trials"]
+    assert s["COMPLETE"] + s["PRUNED"] == 4 and s["RUNNING"] == 0 and s["WAITING"] == 0
