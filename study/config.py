@@ -34,6 +34,9 @@ class StudySettings:
     direction: str = "minimize"
     #: The validation metric a trial returns (its best epoch) and reports after every epoch.
     metric: str = "val_loss"
+    #: Continue an existing study even though its sampler, pruner, model, data or search space
+    #: differ from the settings it was created with (they are recorded on the study).
+    allow_changes: bool = False
 
 
 @dataclass

@@ -21,6 +21,7 @@ import torch
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 
 from study import space
+from study.checkpoints import Checkpointer, TrainingState, lineage
 from study.config import METRICS, Config
 from study.data import SequenceData
 from study.models import ARCHITECTURE, build_model
@@ -82,6 +83,41 @@ def _save_model(ctx: TrialContext, trial: optuna.Trial, state: dict[str, Any], a
     trial.set_user_attr("model_artifact", artifact_id)
 
 
+def _epoch(
+    ctx: TrialContext,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    params: dict[str, Any],
+    shuffle: torch.Generator,
+    state: TrainingState,
+) -> float:
+    """Train one epoch, score validation, extend the curve and the best so far; returns it."""
+    epoch, data = state.next_epoch, ctx.data
+    started = time.perf_counter()
+    train_loss, train_acc = train_epoch(
+        model, optimizer, data.train, params["batch_size"], params["clip_norm"], shuffle
+    )
+    if not math.isfinite(train_loss):
+        raise TrialDiverged(f"training loss is {train_loss} at epoch {epoch}")
+    val = evaluate(model, data.val, data.n_classes)
+    value = _metric(val, ctx.cfg.study.metric)
+    state.curve.append(
+        {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "train_accuracy": train_acc,
+            "val_loss": val.loss,
+            "val_accuracy": val.accuracy,
+            "val_f1": val.f1,
+            "seconds": time.perf_counter() - started,
+        }
+    )
+    if _better(value, state.best_value, ctx.cfg.study.direction):
+        state.best_value, state.best_epoch = value, epoch
+        state.best_state = copy.deepcopy(model.state_dict())
+    return value
+
+
 def objective(trial: optuna.Trial, ctx: TrialContext) -> float:
     cfg, data = ctx.cfg, ctx.data
     ctx.current = trial.number
@@ -97,50 +133,41 @@ def objective(trial: optuna.Trial, ctx: TrialContext) -> float:
     trial.set_user_attr("worker", ctx.worker_id)
     trial.set_user_attr("device", str(ctx.device))
     trial.set_user_attr("params_all", params)  # fixed values included
-    log.info("trial=%d start on %s", trial.number, ctx.device)
-
-    metric, direction = cfg.study.metric, cfg.study.direction
-    curve: list[dict[str, float]] = []
-    best_value: float | None = None
-    best_state: dict[str, torch.Tensor] = {}
-    for epoch in range(cfg.max_epochs):
-        started = time.perf_counter()
-        train_loss, train_acc = train_epoch(
-            model, optimizer, data.train, params["batch_size"], params["clip_norm"], shuffle
-        )
-        if not math.isfinite(train_loss):
-            raise TrialDiverged(f"training loss is {train_loss} at epoch {epoch}")
-        val = evaluate(model, data.val, data.n_classes)
-        value = _metric(val, metric)
-        curve.append(
-            {
-                "epoch": epoch,
-                "train_loss": train_loss,
-                "train_accuracy": train_acc,
-                "val_loss": val.loss,
-                "val_accuracy": val.accuracy,
-                "val_f1": val.f1,
-                "seconds": time.perf_counter() - started,
-            }
-        )
-        trial.set_user_attr("curve", curve)
-        if _better(value, best_value, direction):
-            best_value, best_epoch = value, epoch
-            best_state = copy.deepcopy(model.state_dict())
-        trial.report(value, epoch)
-        if trial.should_prune():
-            log.info("trial=%d pruned at epoch %d (%s=%.4f)", trial.number, epoch, metric, value)
-            raise optuna.TrialPruned(f"epoch {epoch}: {metric}={value:.4f}")
-        if ctx.stop.is_set():
-            trial.set_user_attr("interrupted_at_epoch", epoch)
-            raise StopRequested
-    assert best_value is not None
-    trial.set_user_attr("best_epoch", best_epoch)
-    best = curve[best_epoch]
+    ckpt = Checkpointer(ctx.artifacts, cfg.study.name, lineage(trial))
+    state = ckpt.restore(model, optimizer, shuffle, ctx.device) or TrainingState()
+    if state.next_epoch:
+        trial.set_user_attr("resumed_from_epoch", state.next_epoch)
+    log.info("trial=%d start at epoch %d on %s", trial.number, state.next_epoch, ctx.device)
+    try:
+        while state.next_epoch < cfg.max_epochs:
+            value = _epoch(ctx, model, optimizer, params, shuffle, state)
+            trial.set_user_attr("curve", state.curve)
+            trial.report(value, state.next_epoch)
+            if trial.should_prune():
+                ckpt.remove()
+                raise optuna.TrialPruned(
+                    f"epoch {state.next_epoch}: {cfg.study.metric}={value:.4f}"
+                )
+            state.next_epoch += 1
+            ckpt.save(model, optimizer, shuffle, state)
+            if ctx.stop.is_set():
+                raise StopRequested  # the checkpoint stays for whoever resumes the trial
+    except (optuna.TrialPruned, KeyboardInterrupt):
+        raise
+    except Exception as e:
+        trial.set_user_attr("fail_reason", f"{type(e).__name__}: {e}"[:1000])
+        ckpt.remove()
+        if isinstance(e, torch.cuda.OutOfMemoryError):
+            torch.cuda.empty_cache()  # leave the memory to the next trial
+        raise
+    assert state.best_value is not None
+    best = state.curve[state.best_epoch]
+    trial.set_user_attr("best_epoch", state.best_epoch)
     trial.set_user_attr("val_accuracy", best["val_accuracy"])
     trial.set_user_attr("val_f1", best["val_f1"])
-    _save_model(ctx, trial, best_state, arch)
-    return best_value
+    _save_model(ctx, trial, state.best_state, arch)
+    ckpt.remove()
+    return state.best_value
 
 
 __all__ = ["METRICS", "StopRequested", "TrialContext", "TrialDiverged", "objective"]

@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 
 from study import samplers, space
 from study.config import Config
+from study.errors import ConfigError
 from study.storage import BudgetedRDBStorage, setup_lock
 
 log = logging.getLogger(__name__)
@@ -28,8 +29,33 @@ def settings_of(cfg: Config) -> dict[str, Any]:
         "data": plain(cfg.data),
         "search_space": plain(cfg.search_space),
         "metric": cfg.study.metric,
-        "max_epochs": cfg.max_epochs,
     }
+
+
+def _differences(old: Any, new: Any, path: str) -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        diffs = []
+        for key in sorted(set(old) | set(new)):
+            diffs += _differences(old.get(key), new.get(key), f"{path}.{key}" if path else key)
+        return diffs
+    return [] if old == new else [f"{path}: {old!r} -> {new!r}"]
+
+
+def _check_unchanged(study: optuna.Study, cfg: Config) -> None:
+    """Refuse to continue a study under different settings unless the user says so."""
+    recorded = study.user_attrs.get("settings")
+    current = settings_of(cfg)
+    diffs = _differences(recorded, current, "") if recorded is not None else []
+    if not diffs:
+        return
+    if not cfg.study.allow_changes:
+        shown = "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
+        raise ConfigError(
+            f"study {cfg.study.name!r} was created with other settings ({shown}); use the same "
+            "settings, a new study.name, or study.allow_changes=true"
+        )
+    log.warning("continuing study %s with changed settings: %s", cfg.study.name, "; ".join(diffs))
+    study.set_user_attr("settings", current)
 
 
 def prepare_study(cfg: Config, storage: BudgetedRDBStorage, **kwargs: Any) -> optuna.Study:
@@ -48,7 +74,9 @@ def prepare_study(cfg: Config, storage: BudgetedRDBStorage, **kwargs: Any) -> op
             load_if_exists=True,
             **kwargs,
         )
-        if not exists:
+        if exists:
+            _check_unchanged(study, cfg)
+        else:
             study.set_user_attr("settings", settings_of(cfg))
             log.info("created study %s", name)
             if samplers.is_grid(cfg.sampler):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,6 +47,9 @@ class StorageConfig:
     #: Connections per worker process: optimize's own plus the heartbeat thread's.
     pool_size: int = 2
     max_overflow: int = 2
+    #: How long a storage call keeps retrying while the database is unreachable (restart,
+    #: failover, network blip) before the worker gives up.
+    retry_seconds: float = 120.0
     #: Seconds between a running trial's heartbeats, and before a silent trial counts as dead.
     heartbeat_interval: int = 10
     grace_period: int = 30
@@ -79,6 +84,63 @@ class StorageConfig:
             )
 
 
+_TRANSIENT = (sa.exc.OperationalError, sa.exc.InterfaceError)
+
+
+def _transient(e: BaseException) -> bool:
+    """A lost or refused connection, possibly wrapped by Optuna's StorageInternalError."""
+    while e is not None:
+        if isinstance(e, _TRANSIENT) or (
+            isinstance(e, sa.exc.DBAPIError) and e.connection_invalidated
+        ):
+            return True
+        e = e.__cause__  # type: ignore[assignment]
+    return False
+
+
+class _Outage:
+    """Bounded retry with exponential backoff and jitter, logged once per outage.
+
+    Only storage calls are retried: they either happened or did not, and PostgreSQL rolls back
+    a transaction whose connection dropped, so a retry never counts a trial twice.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.started: float | None = None
+
+    def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        delay = 0.5
+        while True:
+            try:
+                result = fn(*args, **kwargs)
+            except Exception as e:
+                if not _transient(e):
+                    raise
+                now = time.monotonic()
+                if self.started is None:
+                    self.started = now
+                    log.warning("database unreachable; retrying for up to %.0f s", self.seconds)
+                if now - self.started > self.seconds:
+                    self.started = None
+                    raise
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 10.0)
+                continue
+            if self.started is not None:
+                log.warning("database back after %.1f s", time.monotonic() - self.started)
+                self.started = None
+            return result
+
+
+def _retrying(name: str) -> Any:
+    def method(self: BudgetedRDBStorage, *args: Any, **kwargs: Any) -> Any:
+        return self.outage.call(getattr(super(BudgetedRDBStorage, self), name), *args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
 class BudgetExhausted(optuna.exceptions.OptunaError):
     """No new trial may be created: the study's global budget is spent."""
 
@@ -93,13 +155,46 @@ class BudgetedRDBStorage(RDBStorage):
     from a template (retries, enqueued points) are never refused: they were budgeted already.
     """
 
-    def __init__(self, url: str, *, new_trial_limit: int | None, **kwargs: Any) -> None:
+    def __init__(
+        self, url: str, *, new_trial_limit: int | None, retry_seconds: float = 0, **kwargs: Any
+    ) -> None:
+        self.outage = _Outage(retry_seconds)
         super().__init__(url, **kwargs)
         self.new_trial_limit = new_trial_limit
+
+    # Every call a worker makes during a study survives a database restart.
+    for _name in (
+        "get_study_id_from_name",
+        "get_study_user_attrs",
+        "get_study_system_attrs",
+        "get_study_directions",
+        "set_study_user_attr",
+        "set_study_system_attr",
+        "set_trial_param",
+        "set_trial_state_values",
+        "set_trial_intermediate_value",
+        "set_trial_user_attr",
+        "set_trial_system_attr",
+        "get_trial",
+        "get_trial_id_from_study_id_trial_number",
+        "get_all_trials",
+        "get_best_trial",
+        "get_n_trials",
+        "record_heartbeat",
+        "_get_stale_trial_ids",
+    ):
+        locals()[_name] = _retrying(_name)
+    del _name
 
     # Optuna's cache layer calls the private ``_create_new_trial``, so the guard sits there.
     def _create_new_trial(
         self, study_id: int, template_trial: FrozenTrial | None = None
+    ) -> FrozenTrial:
+        result: FrozenTrial = self.outage.call(self._create_within_budget, study_id, template_trial)
+        return result
+
+    def _create_within_budget(
+        self, study_id: int, template_trial: FrozenTrial | None
     ) -> FrozenTrial:
         if template_trial is not None or self.new_trial_limit is None:
             return super()._create_new_trial(study_id, template_trial)
@@ -196,6 +291,7 @@ def open_storage(cfg: StorageConfig, new_trial_limit: int | None = None) -> Budg
             return BudgetedRDBStorage(
                 url,
                 new_trial_limit=new_trial_limit,
+                retry_seconds=cfg.retry_seconds,
                 engine_kwargs={
                     # Idle connections can be dropped during long trials.
                     "pool_pre_ping": True,
@@ -220,8 +316,8 @@ def setup_lock(storage: RDBStorage) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def test_lock(storage: RDBStorage, study_id: int) -> Iterator[None]:
-    """Hold a study's test-evaluation lock, so two requests cannot both evaluate."""
+def study_lock(storage: RDBStorage, study_id: int) -> Iterator[None]:
+    """Hold a study's bookkeeping lock (test evaluation, kept models): one process at a time."""
     with _advisory_lock(storage.url, -study_id):
         yield
 

@@ -20,7 +20,7 @@ from study.config import Config
 from study.data import load_data
 from study.errors import StudyError
 from study.models import build_model
-from study.storage import BudgetedRDBStorage, test_lock
+from study.storage import BudgetedRDBStorage, study_lock
 from study.training import evaluate
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def _load_model(cfg: Config, trial: optuna.trial.FrozenTrial) -> torch.nn.Module
 def test_score(cfg: Config, storage: BudgetedRDBStorage) -> dict[str, Any]:
     """The best trial's test score: stored on the study, computed only if not stored yet."""
     study = optuna.load_study(study_name=cfg.study.name, storage=storage)
-    with test_lock(storage, study._study_id):
+    with study_lock(storage, study._study_id):
         best = _best(study)
         stored = storage.get_study_user_attrs(study._study_id).get("test")
         if stored and stored["trial"] == best.number:

@@ -19,10 +19,10 @@ from types import FrameType
 
 import optuna
 import torch
-from optuna.artifacts import FileSystemArtifactStore
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
+from study.checkpoints import AtomicFileSystemArtifactStore, KeepBestModel
 from study.config import Config
 from study.data import load_data
 from study.errors import ConfigError
@@ -30,7 +30,7 @@ from study.objective import TrialContext, objective
 from study.pruners import build_pruner
 from study.samplers import build_sampler, is_grid
 from study.setup import prepare_study
-from study.storage import BudgetExhausted, open_storage
+from study.storage import BudgetExhausted, open_storage, study_lock
 
 log = logging.getLogger(__name__)
 
@@ -104,14 +104,15 @@ def work(cfg: Config) -> int:
     data = load_data(cfg.data)
     data.train, data.val = data.train.to(device), data.val.to(device)
     Path(cfg.artifacts.path).mkdir(parents=True, exist_ok=True)
-    ctx = TrialContext(cfg, data, device, wid, FileSystemArtifactStore(cfg.artifacts.path), stop)
+    store = AtomicFileSystemArtifactStore(cfg.artifacts.path)
+    ctx = TrialContext(cfg, data, device, wid, store, stop)
     failures = _Failures(cfg.worker.max_consecutive_failures)
     log.info("joined study %s on %s", cfg.study.name, device)
     try:
         study.optimize(
             lambda trial: objective(trial, ctx),
             catch=(Exception,),  # a bad trial is marked failed; the worker goes on
-            callbacks=[failures],
+            callbacks=[failures, KeepBestModel(store, lambda s: study_lock(storage, s._study_id))],
             gc_after_trial=False,
         )
     except BudgetExhausted:
