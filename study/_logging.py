@@ -9,6 +9,20 @@ import warnings
 import optuna
 
 
+class _NoStopTraceback(logging.Filter):
+    """A requested stop is not an error: keep Optuna's line about it, drop the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (
+            record.exc_info
+            and record.exc_info[0]
+            and issubclass(record.exc_info[0], KeyboardInterrupt)
+        ):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def setup(worker: str | None = None, level: int = logging.INFO) -> None:
     who = f" worker={worker}" if worker else ""
     handler = logging.StreamHandler(sys.stderr)
@@ -16,6 +30,7 @@ def setup(worker: str | None = None, level: int = logging.INFO) -> None:
         logging.Formatter(f"%(asctime)s %(levelname)s{who} %(message)s", datefmt="%H:%M:%S")
     )
     root = logging.getLogger()
+    handler.addFilter(_NoStopTraceback())
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Heartbeats, grouped TPE and the retry callback are "experimental" in Optuna 5; we rely on

@@ -66,7 +66,8 @@ def lineage(trial: optuna.Trial) -> int:
     """The number of the first trial of a retry chain (the trial itself when not a retry)."""
     # Trial has no public system_attrs; the frozen copy does.
     frozen = trial.storage.get_trial(trial._trial_id)
-    return RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen) or trial.number
+    root = RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
+    return trial.number if root is None else root
 
 
 class Checkpointer:

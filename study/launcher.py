@@ -138,10 +138,10 @@ def launch(cfg: Config, overrides: list[str]) -> int:
         return 130
     if any(codes):
         console.print(f"worker exit codes: {codes}", highlight=False)
-    result = status.summary(storage, cfg.study.name)
+    result = status.summary(storage, cfg.study.name, cfg.artifacts.path)
     if result["best"] is not None:
         test_score(cfg, storage)
-        result = status.summary(storage, cfg.study.name)
+        result = status.summary(storage, cfg.study.name, cfg.artifacts.path)
     print(status.best_line(result))
     if result["best"]:
         print(f"  params: {result['best']['params']}")
@@ -149,7 +149,7 @@ def launch(cfg: Config, overrides: list[str]) -> int:
 
 
 def _progress(storage, study) -> dict:  # type: ignore[no-untyped-def]
-    counts = trial_counts(storage, study._study_id)
+    counts = storage.outage.call(trial_counts, storage, study._study_id)
     info = (
         f"{counts['COMPLETE']} complete · {counts['PRUNED']} pruned · {counts['FAIL']} failed · "
         f"{counts['RUNNING']} running"

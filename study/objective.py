@@ -19,6 +19,7 @@ from typing import Any
 import optuna
 import torch
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+from optuna.exceptions import UpdateFinishedTrialError
 
 from study import space
 from study.checkpoints import Checkpointer, TrainingState, lineage
@@ -152,8 +153,8 @@ def objective(trial: optuna.Trial, ctx: TrialContext) -> float:
             ckpt.save(model, optimizer, shuffle, state)
             if ctx.stop.is_set():
                 raise StopRequested  # the checkpoint stays for whoever resumes the trial
-    except (optuna.TrialPruned, KeyboardInterrupt):
-        raise
+    except (optuna.TrialPruned, KeyboardInterrupt, UpdateFinishedTrialError):
+        raise  # UpdateFinished: another worker took the trial over; its retry needs the checkpoint
     except Exception as e:
         trial.set_user_attr("fail_reason", f"{type(e).__name__}: {e}"[:1000])
         ckpt.remove()

