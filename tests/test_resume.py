@@ -115,6 +115,23 @@ def test_first_sigterm_finishes_the_epoch_and_the_trial_resumes_there(
     assert resumed.user_attrs["resumed_from_epoch"] == stopped, "no finished epoch is redone"
 
 
+def test_a_corrupt_checkpoint_restarts_the_trial_instead_of_failing(
+    project: Project, pg_url: str, study_name: str
+) -> None:
+    args = [f"study.name={study_name}", "n_trials=1", "max_epochs=6", *SLOW]
+    worker = project.popen("study-worker", *args)
+    _wait(lambda: _curve_lengths(pg_url, study_name).get(0, 0) >= 2)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=60) == 0
+    (checkpoint,) = _checkpoints(project)
+    checkpoint.write_bytes(b"\x00garbage")
+    again = project.run("study-worker", *args)
+    assert again.code == 0, again.err
+    assert "is unreadable" in again.err and "starting over" in again.err
+    resumed = _trials(pg_url, study_name)[1]
+    assert resumed.state == TrialState.COMPLETE and "resumed_from_epoch" not in resumed.user_attrs
+
+
 def test_second_sigterm_stops_at_once_and_still_loses_nothing(
     project: Project, pg_url: str, study_name: str
 ) -> None:

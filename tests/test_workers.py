@@ -35,6 +35,18 @@ def test_two_workers_share_one_study_with_distinct_trials(
         epochs = [row["epoch"] for row in t.user_attrs["curve"]]
         assert epochs == list(range(len(epochs)))
 
+    # The kept model gone (a wrong artifacts.path, a lost disk): one line, exit 3.
+    for f in (project.path / ".study" / "artifacts").iterdir():
+        if f.is_file():
+            f.write_bytes(b"not a model")
+    result = project.run("study test", f"study.name={study_name}")
+    assert result.code == 3
+    last = result.err.strip().splitlines()[-1]
+    assert (
+        last.startswith("error: the model of trial")
+        and "cannot be read from artifacts.path" in last
+    )
+
 
 def test_global_budget_holds_across_two_launches(project: Project, study_name: str) -> None:
     first = project.run("study-launch", f"study.name={study_name}", "n_trials=5", *TINY)
