@@ -63,7 +63,7 @@ def status_main(argv: list[str]) -> int:
     args, overrides = parser.parse_known_args(argv)
 
     def show(cfg: Config, _: list[str]) -> int:
-        s = summary(open_storage(cfg.storage), cfg.study.name, cfg.artifacts.path)
+        s = summary(open_storage(cfg.storage), cfg.study.name, cfg.artifacts)
         if args.json:
             print(json.dumps(s))
             return 0

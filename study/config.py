@@ -18,7 +18,7 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from study import pruners, samplers, space
+from study import artifacts, pruners, samplers, space
 from study.data.japanese_vowels import JapaneseVowelsConfig
 from study.errors import ConfigError
 from study.models import ModelConfig
@@ -50,12 +50,6 @@ class WorkerSettings:
 
 
 @dataclass
-class ArtifactSettings:
-    #: Where trial models go; every machine of a study must see the same directory.
-    path: str = ".study/artifacts"
-
-
-@dataclass
 class Config:
     storage: StorageConfig = MISSING
     sampler: Any = MISSING
@@ -65,7 +59,7 @@ class Config:
     search_space: space.SearchSpace = MISSING
     study: StudySettings = field(default_factory=StudySettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
-    artifacts: ArtifactSettings = field(default_factory=ArtifactSettings)
+    artifacts: Any = MISSING
     #: The global budget: trials over all workers, machines and restarts.
     n_trials: int = 40
     max_epochs: int = 40
@@ -98,6 +92,7 @@ _GROUP_SCHEMAS: dict[str, dict[str, type]] = {
     "model": {"model": ModelConfig},
     "data": {"japanese_vowels": JapaneseVowelsConfig},
     "search_space": {"search_space": space.SearchSpace},
+    "artifacts": {"filesystem": artifacts.FileSystemArtifacts, "s3": artifacts.S3Artifacts},
 }
 
 
@@ -154,6 +149,7 @@ def validate(cfg: Config) -> None:
         except ConfigError as e:
             raise ConfigError(f"{e} (or pick the discrete space: search_space=grid)") from e
     cfg.storage.validate()
+    artifacts.validate(cfg.artifacts)
 
 
 def options(group: str) -> list[str]:

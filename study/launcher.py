@@ -138,10 +138,10 @@ def launch(cfg: Config, overrides: list[str]) -> int:
         return 130
     if any(codes):
         console.print(f"worker exit codes: {codes}", highlight=False)
-    result = status.summary(storage, cfg.study.name, cfg.artifacts.path)
+    result = status.summary(storage, cfg.study.name, cfg.artifacts)
     if result["best"] is not None:
         test_score(cfg, storage)
-        result = status.summary(storage, cfg.study.name, cfg.artifacts.path)
+        result = status.summary(storage, cfg.study.name, cfg.artifacts)
     print(status.best_line(result))
     if result["best"]:
         print(f"  params: {result['best']['params']}")

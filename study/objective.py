@@ -18,11 +18,12 @@ from typing import Any
 
 import optuna
 import torch
-from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+from optuna.artifacts import upload_artifact
+from optuna.artifacts._protocol import ArtifactStore
 from optuna.exceptions import UpdateFinishedTrialError
 
 from study import space
-from study.checkpoints import Checkpointer, TrainingState, lineage
+from study.artifacts import Checkpointer, TrainingState, lineage
 from study.config import METRICS, Config
 from study.data import SequenceData
 from study.models import ARCHITECTURE, build_model
@@ -51,7 +52,7 @@ class TrialContext:
     data: SequenceData
     device: torch.device
     worker_id: str
-    artifacts: FileSystemArtifactStore
+    artifacts: ArtifactStore
     stop: threading.Event
     #: The number of the trial this worker is running, if any.
     current: int | None = None

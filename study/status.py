@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
+from study.artifacts import describe
 from study.storage import BudgetedRDBStorage, load_existing, trial_counts
 
 
-def summary(storage: BudgetedRDBStorage, name: str, artifacts: str) -> dict[str, Any]:
+def summary(storage: BudgetedRDBStorage, name: str, artifacts: Any) -> dict[str, Any]:
     study = load_existing(storage, name)
     counts = trial_counts(storage, study._study_id)
     counts["total"] = sum(counts.values())
@@ -24,7 +24,7 @@ def summary(storage: BudgetedRDBStorage, name: str, artifacts: str) -> dict[str,
             "best_epoch": trial.user_attrs.get("best_epoch"),
         }
         if "model_artifact" in trial.user_attrs:  # the one final model the study keeps
-            best["model"] = str(Path(artifacts) / trial.user_attrs["model_artifact"])
+            best["model"] = describe(artifacts, trial.user_attrs["model_artifact"])
         test = attrs.get("test")
         if test and test.get("trial") == trial.number:
             best["test"] = test

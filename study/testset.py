@@ -14,8 +14,9 @@ from typing import Any
 
 import optuna
 import torch
-from optuna.artifacts import FileSystemArtifactStore, download_artifact
+from optuna.artifacts import download_artifact
 
+from study.artifacts import build_store, describe
 from study.config import Config
 from study.data import load_data
 from study.errors import StudyError
@@ -37,7 +38,7 @@ def _load_model(cfg: Config, trial: optuna.trial.FrozenTrial) -> torch.nn.Module
     artifact_id = trial.user_attrs.get("model_artifact")
     if artifact_id is None:
         raise StudyError(f"trial {trial.number} has no saved model")
-    store = FileSystemArtifactStore(cfg.artifacts.path)
+    store = build_store(cfg.artifacts)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.pt"
         try:
@@ -45,9 +46,9 @@ def _load_model(cfg: Config, trial: optuna.trial.FrozenTrial) -> torch.nn.Module
             saved = torch.load(path, weights_only=True, map_location="cpu")
         except Exception as e:
             raise StudyError(
-                f"the model of trial {trial.number} cannot be read from artifacts.path="
-                f"{cfg.artifacts.path} ({type(e).__name__}); point artifacts.path at the study's "
-                "artifact directory"
+                f"the model of trial {trial.number} cannot be read from "
+                f"{describe(cfg.artifacts, artifact_id)} ({type(e).__name__}); point artifacts at "
+                "the study's artifact store"
             ) from e
     model = build_model(cfg.model, saved["n_features"], saved["n_classes"], saved["arch"])
     model.load_state_dict(saved["state_dict"])

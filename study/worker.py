@@ -14,7 +14,6 @@ import socket
 import threading
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 from types import FrameType
 
 import optuna
@@ -22,7 +21,7 @@ import torch
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from study.checkpoints import AtomicFileSystemArtifactStore, KeepBestModel
+from study.artifacts import KeepBestModel, build_store
 from study.config import Config
 from study.data import load_data
 from study.errors import ConfigError
@@ -110,8 +109,7 @@ def _join(
     )
     data = load_data(cfg.data)
     data.train, data.val = data.train.to(device), data.val.to(device)
-    Path(cfg.artifacts.path).mkdir(parents=True, exist_ok=True)
-    store = AtomicFileSystemArtifactStore(cfg.artifacts.path)
+    store = build_store(cfg.artifacts)
     return study, storage, TrialContext(cfg, data, device, worker_id(cfg), store, stop)
 
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg2
@@ -61,6 +61,8 @@ class Project:
 
     path: Path
     storage: list[str]
+    #: Extra environment variables for the commands (credentials, endpoints).
+    env: dict[str, str] = field(default_factory=dict)
 
     def argv(self, command: str, args: tuple[str, ...]) -> list[str]:
         """``command`` may carry a subcommand ("study status"); storage settings come first."""
@@ -74,6 +76,7 @@ class Project:
             capture_output=True,
             text=True,
             timeout=timeout,
+            env={**os.environ, **self.env},
         )
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
@@ -84,7 +87,7 @@ class Project:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+            env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
         )
 
     def status(self, *args: str) -> dict:

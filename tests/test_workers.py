@@ -35,7 +35,7 @@ def test_two_workers_share_one_study_with_distinct_trials(
         epochs = [row["epoch"] for row in t.user_attrs["curve"]]
         assert epochs == list(range(len(epochs)))
 
-    # The kept model gone (a wrong artifacts.path, a lost disk): one line, exit 3.
+    # The kept model unreadable (a wrong artifacts setting, a damaged disk): one line, exit 3.
     for f in (project.path / ".study" / "artifacts").iterdir():
         if f.is_file():
             f.write_bytes(b"not a model")
@@ -44,7 +44,7 @@ def test_two_workers_share_one_study_with_distinct_trials(
     last = result.err.strip().splitlines()[-1]
     assert (
         last.startswith("error: the model of trial")
-        and "cannot be read from artifacts.path" in last
+        and "cannot be read from .study/artifacts/" in last
     )
 
 

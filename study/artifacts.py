@@ -1,4 +1,9 @@
-"""Checkpoints: a trial killed or stopped mid-way resumes from its last completed epoch.
+"""Artifacts (``conf/artifacts/``): where checkpoints and final models live.
+
+Any Optuna artifact store every worker can reach: a directory (``filesystem``, the default)
+or an S3-compatible bucket (``s3``, Optuna's ``Boto3ArtifactStore``).
+
+Checkpoints: a trial killed or stopped mid-way resumes from its last completed epoch.
 
 One checkpoint per trial *lineage* (a trial and the retries that replace it share it), replaced
 atomically after every epoch in an Optuna artifact store that every worker can reach. It holds
@@ -22,12 +27,59 @@ from typing import Any, BinaryIO
 
 import optuna
 import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
 from optuna.artifacts import FileSystemArtifactStore
+from optuna.artifacts._protocol import ArtifactStore
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
+from study.errors import ConfigError
+
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class FileSystemArtifacts:
+    _target_: str = "study.artifacts.AtomicFileSystemArtifactStore"
+    #: A directory every worker of the study sees (a shared file system across machines).
+    base_path: str = ".study/artifacts"
+
+
+@dataclass
+class S3Artifacts:
+    _target_: str = "optuna.artifacts.Boto3ArtifactStore"
+    #: The endpoint and credentials come from boto3's usual settings (AWS_ENDPOINT_URL, ...).
+    bucket_name: str = ""
+
+
+def validate(cfg: Any) -> None:
+    if isinstance(cfg, S3Artifacts) and not cfg.bucket_name:
+        raise ConfigError(
+            "artifacts.bucket_name is empty; export STUDY_S3_BUCKET=<bucket> "
+            "(and AWS_ENDPOINT_URL for a non-AWS server) or pass artifacts.bucket_name=..."
+        )
+
+
+def build_store(cfg: Any) -> ArtifactStore:
+    """Instantiate the configured store (creating a local directory when needed)."""
+    if isinstance(cfg, FileSystemArtifacts):
+        Path(cfg.base_path).mkdir(parents=True, exist_ok=True)
+    try:
+        store: ArtifactStore = instantiate(cfg)
+    except InstantiationException as e:
+        if isinstance(e.__cause__, ImportError) or "boto3" in str(e):
+            raise ConfigError("artifacts=s3 needs boto3: pip install 'caviar-study[s3]'") from e
+        raise
+    return store
+
+
+def describe(cfg: Any, artifact_id: str) -> str:
+    """Where an artifact lives, as a person would look for it."""
+    if isinstance(cfg, S3Artifacts):
+        return f"s3://{cfg.bucket_name}/{artifact_id}"
+    return str(Path(cfg.base_path) / artifact_id)
 
 
 class AtomicFileSystemArtifactStore(FileSystemArtifactStore):
@@ -73,7 +125,7 @@ def lineage(trial: optuna.Trial) -> int:
 class Checkpointer:
     """Saves and restores one trial lineage's checkpoint in the artifact store."""
 
-    def __init__(self, store: FileSystemArtifactStore, study: str, root: int) -> None:
+    def __init__(self, store: ArtifactStore, study: str, root: int) -> None:
         self.store = store
         self.artifact_id = f"checkpoints/{study}/trial-{root}.pt"
 
@@ -147,7 +199,7 @@ class KeepBestModel:
     artifact id), so no trial needs to be loaded; a study lock serialises workers.
     """
 
-    def __init__(self, store: FileSystemArtifactStore, lock: Any) -> None:
+    def __init__(self, store: ArtifactStore, lock: Any) -> None:
         self.store = store
         self.lock = lock
 
