@@ -91,15 +91,79 @@ def test_main(argv: list[str]) -> int:
     return run(score, argv)
 
 
+def dashboard_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="study dashboard")
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080)
+    args, overrides = parser.parse_known_args(argv)
+
+    def serve(cfg: Config, _: list[str]) -> int:
+        import optuna_dashboard
+
+        from study.artifacts import build_store
+        from study.storage import open_storage
+
+        storage = open_storage(cfg.storage)  # for embedded: keeps the server up meanwhile
+        if args.host not in ("127.0.0.1", "localhost", "::1"):
+            log.warning(
+                "optuna-dashboard has no authentication: anyone reaching this port can edit"
+            )
+        print(f"optuna-dashboard: http://{args.host}:{args.port}/dashboard/", flush=True)
+        try:
+            optuna_dashboard.run_server(
+                storage, host=args.host, port=args.port, artifact_store=build_store(cfg.artifacts)
+            )
+        except OSError as e:
+            raise StudyError(
+                f"cannot serve on {args.host}:{args.port} ({e.strerror}); try --port"
+            ) from e
+        except KeyboardInterrupt:
+            pass
+        return 0
+
+    return run(serve, overrides)
+
+
+def health_main(argv: list[str]) -> int:
+    """Exit 0 when the worker touched its health file lately, else 1 (for healthchecks)."""
+    import os
+    import time
+
+    parser = argparse.ArgumentParser(prog="study health")
+    parser.add_argument("--file", default=os.environ.get("STUDY_HEALTH_FILE", ""))
+    parser.add_argument("--max-age", type=float, default=600.0, help="seconds (default 600)")
+    args = parser.parse_args(argv)
+    if not args.file:
+        print("error: no health file; set STUDY_HEALTH_FILE or --file", file=sys.stderr)
+        return 2
+    try:
+        age = time.time() - os.stat(args.file).st_mtime
+    except FileNotFoundError:
+        print(f"unhealthy: {args.file} does not exist (worker not started?)")
+        return 1
+    if age > args.max_age:
+        print(f"unhealthy: no progress for {age:.0f} s (limit {args.max_age:.0f} s)")
+        return 1
+    print(f"healthy: last progress {age:.0f} s ago")
+    return 0
+
+
+USAGE = """usage: study COMMAND [options] [overrides...]
+  status [--json]               trials by state, best trial, its model and test score
+  test                          the best trial's test score (computed once, then stored)
+  dashboard [--host H] [--port P]  optuna-dashboard on the study's storage (127.0.0.1:8080)
+  health [--file F] [--max-age S]  exit 0 if the worker made progress lately (healthchecks)"""
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"status": status_main, "test": test_main}
+    commands = {
+        "status": status_main,
+        "test": test_main,
+        "dashboard": dashboard_main,
+        "health": health_main,
+    }
     if not argv or argv[0] not in commands:
-        print(
-            "usage: study status [--json] [overrides...]  trials by state, best trial, test score\n"
-            "       study test [overrides...]             the best trial's test score (computed "
-            "once, then stored)",
-            file=sys.stderr,
-        )
+        print(USAGE, file=sys.stderr)
         sys.exit(2)
     sys.exit(commands[argv[0]](argv[1:]))

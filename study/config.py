@@ -47,6 +47,12 @@ class WorkerSettings:
     threads: int = 0
     #: A worker whose trials fail this many times in a row stops.
     max_consecutive_failures: int = 5
+    #: On a GPU: the share of its memory this process may take (0 = no limit); with
+    #: workers_per_gpu=K, 1/K keeps one trial from starving the others.
+    gpu_memory_fraction: float = 0.0
+    #: A file the worker touches after each epoch and while it waits; `study health` checks its
+    #: age (for container health checks). Empty: none.
+    health_file: str = "${oc.env:STUDY_HEALTH_FILE,''}"
 
 
 @dataclass
@@ -129,6 +135,10 @@ def validate(cfg: Config) -> None:
     for key in ("n_trials", "max_epochs", "workers", "workers_per_gpu"):
         if getattr(cfg, key) < 1:
             raise ConfigError(f"{key}={getattr(cfg, key)} must be at least 1")
+    if not 0.0 <= cfg.worker.gpu_memory_fraction <= 1.0:
+        raise ConfigError(
+            f"worker.gpu_memory_fraction={cfg.worker.gpu_memory_fraction} must be in [0, 1]"
+        )
     if cfg.device not in ("auto", "cpu", "cuda"):
         raise ConfigError(f"device={cfg.device!r} is not one of auto, cpu, cuda")
     if cfg.study.direction not in ("minimize", "maximize"):

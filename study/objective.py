@@ -12,6 +12,7 @@ import math
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,8 @@ class TrialContext:
     worker_id: str
     artifacts: ArtifactStore
     stop: threading.Event
+    #: Marks the worker alive for health checks (called after every epoch).
+    alive: Callable[[], None] = lambda: None
     #: The number of the trial this worker is running, if any.
     current: int | None = None
 
@@ -152,6 +155,7 @@ def objective(trial: optuna.Trial, ctx: TrialContext) -> float:
                 )
             state.next_epoch += 1
             ckpt.save(model, optimizer, shuffle, state)
+            ctx.alive()
             if ctx.stop.is_set():
                 raise StopRequested  # the checkpoint stays for whoever resumes the trial
     except (optuna.TrialPruned, KeyboardInterrupt, UpdateFinishedTrialError):

@@ -78,6 +78,7 @@ def prepare_study(cfg: Config, storage: BudgetedRDBStorage, **kwargs: Any) -> op
             _check_unchanged(study, cfg)
         else:
             study.set_user_attr("settings", settings_of(cfg))
+            study.set_metric_names([cfg.study.metric])  # the dashboard's axis label
             log.info("created study %s", name)
             if samplers.is_grid(cfg.sampler):
                 _enqueue_grid(study, cfg)

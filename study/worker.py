@@ -13,7 +13,9 @@ import signal
 import socket
 import threading
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 
 import optuna
@@ -100,6 +102,8 @@ def _join(
     if cfg.worker.threads > 0:
         torch.set_num_threads(cfg.worker.threads)
     device = pick_device(cfg.device)
+    if device.type == "cuda" and cfg.worker.gpu_memory_fraction > 0:
+        torch.cuda.set_per_process_memory_fraction(cfg.worker.gpu_memory_fraction)
     # Grid trials come only from the queue, so a grid study never creates a trial of its own.
     limit = 0 if is_grid(cfg.sampler) else cfg.n_trials
     storage = open_storage(cfg.storage, new_trial_limit=limit)
@@ -110,7 +114,22 @@ def _join(
     data = load_data(cfg.data)
     data.train, data.val = data.train.to(device), data.val.to(device)
     store = build_store(cfg.artifacts)
-    return study, storage, TrialContext(cfg, data, device, worker_id(cfg), store, stop)
+    alive = _touch(cfg.worker.health_file)
+    return study, storage, TrialContext(cfg, data, device, worker_id(cfg), store, stop, alive)
+
+
+def _touch(path: str) -> Callable[[], None]:
+    """A function that marks this worker alive for ``study health`` (a no-op without a file)."""
+    if not path:
+        return lambda: None
+    target = Path(path)
+
+    def touch() -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.touch()
+
+    touch()
+    return touch
 
 
 @dataclass
@@ -124,6 +143,7 @@ class _Drain:
     study: optuna.Study
     storage: BudgetedRDBStorage
     stop: threading.Event
+    alive: Callable[[], None]
     last_seen: int = 0
 
     def settled(self) -> bool:
@@ -135,6 +155,7 @@ class _Drain:
         if counts["RUNNING"] != self.last_seen:
             log.info("waiting for %d running trial(s) elsewhere to finish", counts["RUNNING"])
             self.last_seen = counts["RUNNING"]
+        self.alive()
         return self.stop.wait(self.storage.heartbeat_interval or 1)  # a stop ends the wait
 
 
@@ -158,7 +179,7 @@ def work(cfg: Config) -> int:
         if stop.is_set():
             study.stop()
 
-    drain = _Drain(study, storage, stop)
+    drain = _Drain(study, storage, stop, ctx.alive)
     log.info("joined study %s on %s", cfg.study.name, ctx.device)
     try:
         while not (failures.gave_up or stop.is_set()):

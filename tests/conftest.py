@@ -88,6 +88,7 @@ class Project:
             stderr=subprocess.PIPE,
             text=True,
             env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,  # a process group of its own, like a separate machine
         )
 
     def status(self, *args: str) -> dict:

@@ -61,3 +61,28 @@ def test_ctrl_c_stops_every_worker_and_the_study_resumes(
     assert again.code == 0, again.err
     s = project.status(f"study.name={study_name}")["n_trials"]
     assert s["COMPLETE"] + s["PRUNED"] == 4 and s["RUNNING"] == 0 and s["WAITING"] == 0
+
+
+@pytest.mark.slow
+def test_two_machines_share_one_study_with_an_exact_budget(
+    project: Project, pg_url: str, study_name: str
+) -> None:
+    # Two launchers in process groups of their own, as on two machines, on one PostgreSQL.
+    args = [f"study.name={study_name}", "n_trials=9", "workers=2", *TINY]
+    machines = [project.popen("study-launch", *args) for _ in range(2)]
+    for m in machines:
+        _, err = m.communicate(timeout=300)
+        assert m.returncode == 0, err
+    with psycopg2.connect(pg_url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM studies WHERE study_name = %s", (study_name,))
+        assert cur.fetchone()[0] == 1, "one study, created once"
+        cur.execute(
+            "SELECT t.number, t.state, a.value_json FROM trials t JOIN studies s USING (study_id)"
+            " JOIN trial_user_attributes a USING (trial_id)"
+            " WHERE s.study_name = %s AND a.key = 'worker'",
+            (study_name,),
+        )
+        rows = cur.fetchall()
+    assert sorted(n for n, _, _ in rows) == list(range(9)), "distinct trials, exact budget"
+    assert {state for _, state, _ in rows} <= {"COMPLETE", "PRUNED"}
+    assert len({w for _, _, w in rows}) >= 3, "workers of both launchers took trials"
