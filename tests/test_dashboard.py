@@ -90,13 +90,13 @@ def test_dashboard_shows_the_study_and_its_trials(
         ARTIFACTS.mkdir(exist_ok=True)
         shot = ARTIFACTS / "dashboard-study.png"
         page = _browse(
-            f"http://127.0.0.1:{port}/dashboard/studies/1",
+            url,
             tmp_path / "profile2",
             "--window-size=1400,1000",
             "--dump-dom",
         )
         _browse(
-            f"http://127.0.0.1:{port}/dashboard/studies/1",
+            url,
             tmp_path / "profile3",
             "--window-size=1400,1000",
             f"--screenshot={shot}",

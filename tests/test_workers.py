@@ -18,7 +18,14 @@ def _trials(pg_url: str, name: str) -> list[optuna.trial.FrozenTrial]:
 def test_two_workers_share_one_study_with_distinct_trials(
     project: Project, pg_url: str, study_name: str
 ) -> None:
-    first = project.popen("study-worker", f"study.name={study_name}", "n_trials=8", *TINY)
+    health = project.path / "health" / "w0.alive"
+    first = project.popen(
+        "study-worker",
+        f"study.name={study_name}",
+        "n_trials=8",
+        f"worker.health_file={health}",
+        *TINY,
+    )
     second = project.popen(
         "study-worker", f"study.name={study_name}", "n_trials=8", "worker.index=1", *TINY
     )
@@ -26,6 +33,7 @@ def test_two_workers_share_one_study_with_distinct_trials(
     assert second.wait(timeout=300) == 0, second.stderr.read() if second.stderr else ""
     trials = _trials(pg_url, study_name)
     assert len(trials) == 8
+    assert health.stat().st_mtime > max(t.datetime_start.timestamp() for t in trials) - 60
     assert {t.state for t in trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
     workers = {t.user_attrs["worker"] for t in trials}
     assert len(workers) == 2, "both workers took trials"

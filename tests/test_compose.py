@@ -1,0 +1,94 @@
+"""docker-compose.yml validates (Debian's docker-compose parses it without an engine) and says
+what the README promises: loopback-only dashboard, GPU workers with a warm-stop grace period
+and a health check, a database with a volume and a health check, secrets only from .env."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _compose(*args: str, env_file: str | None = ".env.example") -> subprocess.CompletedProcess:
+    exe = shutil.which("docker-compose")
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("Debian's docker-compose is missing; .ci/run installs it")
+        pytest.skip("docker-compose is not installed (apt-get install docker-compose)")
+    env_args = ["--env-file", env_file] if env_file else []
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTGRES_")}
+    return subprocess.run(
+        [exe, *env_args, "-f", "docker-compose.yml", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+
+def test_compose_file_validates_and_keeps_its_promises() -> None:
+    result = _compose("config")
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load(result.stdout)
+    services = config["services"]
+    assert set(services) == {"postgres", "dashboard", "worker"}
+
+    pg = services["postgres"]
+    assert "pg_isready" in str(pg["healthcheck"]["test"])
+    assert any("pgdata" in str(v) for v in pg["volumes"])
+
+    (port,) = services["dashboard"]["ports"]
+    assert str(port).startswith("127.0.0.1:8080:8080"), (
+        "the dashboard is not published beyond loopback"
+    )
+
+    worker = services["worker"]
+    (gpu,) = worker["deploy"]["resources"]["reservations"]["devices"]
+    assert gpu["driver"] == "nvidia" and "gpu" in gpu["capabilities"]
+    minutes = re.fullmatch(r"(\d+)m", worker["stop_grace_period"])
+    assert minutes and int(minutes.group(1)) >= 5, "time to finish an epoch and re-queue"
+    assert worker["healthcheck"]["test"][:3] == ["CMD", "study", "health"]
+    assert worker["build"]["dockerfile"].endswith("workers/Dockerfile")
+    assert worker["environment"]["STUDY_DB_URL"].startswith("postgresql://tuner@postgres:5432/")
+    assert "ports" not in worker, "workers scale with --scale worker=N: no fixed host port"
+
+
+def test_compose_refuses_to_run_without_a_password() -> None:
+    result = _compose("config", "-q", env_file=None)
+    assert result.returncode != 0
+    assert "set POSTGRES_PASSWORD in .env" in result.stderr
+
+
+def test_secrets_file_is_ignored_and_the_image_copies_what_exists() -> None:
+    ignored = subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=ROOT)
+    assert ignored.returncode == 0, ".env must never be committed"
+    dockerfile = (ROOT / "workers" / "Dockerfile").read_text()
+    for source in re.findall(r"^COPY (.+) \S+$", dockerfile, flags=re.M):
+        for path in source.split():
+            assert (ROOT / path).exists(), f"Dockerfile copies {path}, which is missing"
+
+
+def test_health_check_follows_the_workers_progress(tmp_path: Path) -> None:
+    study = Path(shutil.which("study") or "study")
+    alive = tmp_path / "alive"
+    run = lambda: subprocess.run(  # noqa: E731
+        [str(study), "health", "--file", str(alive), "--max-age", "60"],
+        capture_output=True,
+        text=True,
+    )
+    assert run().returncode == 1, "no file yet: unhealthy"
+    alive.touch()
+    assert run().returncode == 0
+    old = time.time() - 120
+    os.utime(alive, (old, old))
+    stale = run()
+    assert stale.returncode == 1 and "no progress for" in stale.stdout
