@@ -14,6 +14,7 @@ from typing import Any
 
 from hydra import compose, initialize_config_module
 from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -75,6 +76,8 @@ class Config:
     workers_per_gpu: int = 1
     #: auto (CUDA when visible, else CPU), cpu, or cuda.
     device: str = "auto"
+    #: The index of a cluster job (``study-slurm -m job='range(N)'`` makes N jobs).
+    job: int = 0
 
 
 _GROUP_SCHEMAS: dict[str, dict[str, type]] = {
@@ -116,8 +119,11 @@ _register()
 def load_config(overrides: list[str]) -> Config:
     """Compose ``conf/`` with command-line overrides, validate, and return typed objects."""
     try:
-        with initialize_config_module(config_module="study.conf", version_base="1.3"):
+        if GlobalHydra.instance().is_initialized():  # inside a @hydra.main job (study-slurm)
             raw = compose(config_name="config", overrides=overrides)
+        else:
+            with initialize_config_module(config_module="study.conf", version_base="1.3"):
+                raw = compose(config_name="config", overrides=overrides)
         extra = set(raw) - set(OmegaConf.structured(Config))
         if extra:
             raise ConfigError(f"unknown setting {sorted(extra)[0]!r}; see `study-worker --cfg`")

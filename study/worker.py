@@ -107,7 +107,9 @@ def _join(
     # Grid trials come only from the queue, so a grid study never creates a trial of its own.
     limit = 0 if is_grid(cfg.sampler) else cfg.n_trials
     storage = open_storage(cfg.storage, new_trial_limit=limit)
-    seed = zlib.crc32(f"{cfg.seed}:{socket.gethostname()}:{cfg.worker.index}".encode())
+    # Distinct per process, also for several launchers or cluster jobs on one host.
+    where = f"{socket.gethostname()}:{cfg.job}:{cfg.worker.index}:{os.getpid()}"
+    seed = zlib.crc32(f"{cfg.seed}:{where}".encode())
     study = prepare_study(
         cfg, storage, sampler=build_sampler(cfg.sampler, seed), pruner=build_pruner(cfg.pruner)
     )

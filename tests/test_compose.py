@@ -92,3 +92,15 @@ def test_health_check_follows_the_workers_progress(tmp_path: Path) -> None:
     os.utime(alive, (old, old))
     stale = run()
     assert stale.returncode == 1 and "no progress for" in stale.stdout
+
+
+def test_kubernetes_job_example_is_a_gpu_job_with_secrets_and_a_grace_period() -> None:
+    job = yaml.safe_load((ROOT / "workers" / "k8s-job.yaml").read_text())
+    assert job["apiVersion"] == "batch/v1" and job["kind"] == "Job"
+    pod = job["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] >= 300
+    (container,) = pod["containers"]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    env = {e["name"]: e for e in container["env"]}
+    assert "secretKeyRef" in env["STUDY_DB_PASSWORD"]["valueFrom"], "no password in the file"
+    assert container["livenessProbe"]["exec"]["command"][:2] == ["study", "health"]

@@ -1,0 +1,43 @@
+"""study-slurm: launch study workers as cluster jobs through Hydra's submitit launcher.
+
+Each job of a multirun runs ``study-launch`` on its node (``workers`` processes over the node's
+GPUs). ``job=range(N)`` makes N jobs; ``hydra/launcher=slurm`` submits them to SLURM,
+``hydra/launcher=submitit_local`` runs them as local processes (how CI proves the path).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from study import _logging
+from study.config import load_config
+from study.errors import StudyError
+from study.launcher import launch
+
+
+@hydra.main(config_path="pkg://study.conf", config_name="config", version_base="1.3")
+def job(_: DictConfig) -> int:
+    # Recompose through load_config: the same typed validation as every other command.
+    overrides = list(HydraConfig.get().overrides.task)
+    try:
+        cfg = load_config(overrides)
+        _logging.setup()
+        code = launch(cfg, overrides)
+    except StudyError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(e.exit_code) from e
+    if code:
+        raise SystemExit(code)
+    return code
+
+
+def main() -> None:
+    job()
+
+
+if __name__ == "__main__":
+    main()
