@@ -11,8 +11,6 @@ import contextlib
 import json
 import logging
 import os
-import random
-import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial
 from sqlalchemy.engine import URL, make_url
 
+from study._retry import Outage
 from study.errors import ConfigError, StorageError
 
 log = logging.getLogger(__name__)
@@ -85,55 +84,6 @@ class StorageConfig:
             )
 
 
-_TRANSIENT = (sa.exc.OperationalError, sa.exc.InterfaceError)
-
-
-def _transient(e: BaseException) -> bool:
-    """A lost or refused connection, possibly wrapped by Optuna's StorageInternalError."""
-    while e is not None:
-        if isinstance(e, _TRANSIENT) or (
-            isinstance(e, sa.exc.DBAPIError) and e.connection_invalidated
-        ):
-            return True
-        e = e.__cause__  # type: ignore[assignment]
-    return False
-
-
-class _Outage:
-    """Bounded retry with exponential backoff and jitter, logged once per outage.
-
-    Only storage calls are retried: they either happened or did not, and PostgreSQL rolls back
-    a transaction whose connection dropped, so a retry never counts a trial twice.
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.started: float | None = None
-
-    def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        delay = 0.5
-        while True:
-            try:
-                result = fn(*args, **kwargs)
-            except Exception as e:
-                if not _transient(e):
-                    raise
-                now = time.monotonic()
-                if self.started is None:
-                    self.started = now
-                    log.warning("database unreachable; retrying for up to %.0f s", self.seconds)
-                if now - self.started > self.seconds:
-                    self.started = None
-                    raise
-                time.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 10.0)
-                continue
-            if self.started is not None:
-                log.warning("database back after %.1f s", time.monotonic() - self.started)
-                self.started = None
-            return result
-
-
 def _retrying(name: str) -> Any:
     def method(self: BudgetedRDBStorage, *args: Any, **kwargs: Any) -> Any:
         return self.outage.call(getattr(super(BudgetedRDBStorage, self), name), *args, **kwargs)
@@ -159,7 +109,7 @@ class BudgetedRDBStorage(RDBStorage):
     def __init__(
         self, url: str, *, new_trial_limit: int | None, retry_seconds: float = 0, **kwargs: Any
     ) -> None:
-        self.outage = _Outage(retry_seconds)
+        self.outage = Outage(retry_seconds)
         super().__init__(url, **kwargs)
         self.new_trial_limit = new_trial_limit
 

@@ -26,7 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 from study.artifacts import KeepBestModel, build_store
 from study.config import Config
 from study.data import load_data
-from study.errors import ConfigError
+from study.errors import ConfigError, StudyError
 from study.objective import StopRequested, TrialContext, objective
 from study.pruners import build_pruner
 from study.samplers import build_sampler, is_grid
@@ -177,7 +177,8 @@ def work(cfg: Config) -> int:
     failures = _Failures(cfg.worker.max_consecutive_failures)
     keep_best = KeepBestModel(ctx.artifacts, lambda s: study_lock(storage, s._study_id))
 
-    def stop_between_trials(study: optuna.Study, trial: FrozenTrial) -> None:
+    def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
+        ctx.current = None  # settled: nothing of this worker's is in flight any more
         if stop.is_set():
             study.stop()
 
@@ -189,11 +190,13 @@ def work(cfg: Config) -> int:
                 study.optimize(
                     lambda trial: objective(trial, ctx),
                     catch=(Exception,),  # a bad trial is marked failed; the worker goes on
-                    callbacks=[failures, keep_best, stop_between_trials],
+                    callbacks=[failures, keep_best, after_trial],
                     gc_after_trial=False,
                 )
             except BudgetExhausted:
                 pass
+            except StudyError:
+                raise  # e.g. the database stayed away past storage.retry_seconds
             except Exception:
                 # Optuna cannot record the end of a trial another worker already failed.
                 if not _taken_over(study, ctx.current):

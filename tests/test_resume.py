@@ -95,15 +95,21 @@ def test_trial_of_a_killed_worker_resumes_at_the_next_epoch(
     assert f"trial=1 start at epoch {resumed.user_attrs['resumed_from_epoch']}" in again.err
 
 
-def test_first_sigterm_finishes_the_epoch_and_the_trial_resumes_there(
-    project: Project, pg_url: str, study_name: str
-) -> None:
-    args = [f"study.name={study_name}", "n_trials=1", "max_epochs=10", *SLOW]
+def _warm_stop(project: Project, pg_url: str, study_name: str, args: list[str]) -> str:
+    """Start a worker, SIGTERM it once its trial has two epochs; returns what it printed."""
     worker = project.popen("study-worker", *args)
     _wait(lambda: _curve_lengths(pg_url, study_name).get(0, 0) >= 2)
     worker.send_signal(signal.SIGTERM)
     _, err = worker.communicate(timeout=60)
     assert worker.returncode == 0, err
+    return err
+
+
+def test_first_sigterm_finishes_the_epoch_and_the_trial_resumes_there(
+    project: Project, pg_url: str, study_name: str
+) -> None:
+    args = [f"study.name={study_name}", "n_trials=1", "max_epochs=10", *SLOW]
+    err = _warm_stop(project, pg_url, study_name, args)
     assert "finishing this epoch" in err and "put back in the queue" in err
     stopped = _curve_lengths(pg_url, study_name)[0]
     assert [t.state for t in _trials(pg_url, study_name)] == [TrialState.FAIL, TrialState.WAITING]
@@ -119,10 +125,7 @@ def test_a_corrupt_checkpoint_restarts_the_trial_instead_of_failing(
     project: Project, pg_url: str, study_name: str
 ) -> None:
     args = [f"study.name={study_name}", "n_trials=1", "max_epochs=6", *SLOW]
-    worker = project.popen("study-worker", *args)
-    _wait(lambda: _curve_lengths(pg_url, study_name).get(0, 0) >= 2)
-    worker.send_signal(signal.SIGTERM)
-    assert worker.wait(timeout=60) == 0
+    _warm_stop(project, pg_url, study_name, args)
     (checkpoint,) = _checkpoints(project)
     checkpoint.write_bytes(b"\x00garbage")
     again = project.run("study-worker", *args)

@@ -6,8 +6,10 @@ import threading
 
 import optuna
 import pytest
+import sqlalchemy as sa
 from conftest import Project
 
+from study._retry import Outage
 from study.errors import StorageError
 from study.storage import BudgetExhausted, StorageConfig, open_storage
 
@@ -66,3 +68,10 @@ def test_study_worker_on_a_wrong_database_exits_3(project: Project) -> None:
     assert result.code == 3
     assert result.err.strip().splitlines()[-1].startswith("error: cannot use the database at")
     assert 'database "nope" does not exist' in result.err
+
+
+def test_a_database_gone_longer_than_the_retry_window_is_one_line() -> None:
+    """Storage calls wait out a restart; one that outlasts storage.retry_seconds gives up."""
+    nowhere = sa.create_engine("postgresql+psycopg2://study@127.0.0.1:1/test")  # nothing listens
+    with pytest.raises(StorageError, match="unreachable for 1 s.*storage.retry_seconds"):
+        Outage(seconds=1.0).call(nowhere.connect)
