@@ -55,7 +55,7 @@ def run(command: Callable[[Config, list[str]], int], argv: list[str], worker: bo
 
 
 def status_main(argv: list[str]) -> int:
-    from study.status import best_line, summary
+    from study.status import best_line, iterations_lines, summary
     from study.storage import open_storage
 
     parser = argparse.ArgumentParser(prog="study status")
@@ -74,6 +74,8 @@ def status_main(argv: list[str]) -> int:
         print(best_line(s))
         if s["best"]:
             print(f"  params: {s['best']['params']}")
+        for line in iterations_lines(s):
+            print(line)
         return 0
 
     return run(show, overrides)

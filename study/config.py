@@ -19,22 +19,40 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from study import artifacts, pruners, samplers, space
-from study.data.japanese_vowels import JapaneseVowelsConfig
+from study import artifacts, iterations, protocol, pruners, samplers, space
+from study.data import forecast, series_files, text, ucr
 from study.errors import ConfigError
+from study.iterations import IterationsConfig
 from study.models import ModelConfig
+from study.protocol import ProtocolConfig
 from study.storage import StorageConfig
+from study.warm_start import WarmStartConfig
 
 #: What a trial's value can be, and whether larger is better.
-METRICS = {"val_loss": "minimize", "val_accuracy": "maximize", "val_f1": "maximize"}
+METRICS = {
+    "val_loss": "minimize",
+    "val_accuracy": "maximize",
+    "val_f1": "maximize",
+    "val_rmse": "minimize",
+    "val_mae": "minimize",
+    "val_mape": "minimize",
+}
+#: The metrics each task records per epoch.
+TASK_METRICS = {
+    "classification": ("val_loss", "val_accuracy", "val_f1"),
+    "forecasting": ("val_loss", "val_rmse", "val_mae", "val_mape"),
+}
 
 
 @dataclass
 class StudySettings:
     name: str = MISSING
-    direction: str = "minimize"
-    #: The validation metric a trial returns (its best epoch) and reports after every epoch.
+    #: auto follows the metric (minimize a loss or an error, maximize accuracy or F1).
+    direction: str = "auto"
+    #: The validation metric a trial returns (its best epoch's).
     metric: str = "val_loss"
+    #: The validation metric reported to the pruner after every epoch.
+    prune_on: str = "val_loss"
     #: Continue an existing study even though its sampler, pruner, model, data or search space
     #: differ from the settings it was created with (they are recorded on the study).
     allow_changes: bool = False
@@ -66,7 +84,13 @@ class Config:
     search_space: space.SearchSpace = MISSING
     study: StudySettings = field(default_factory=StudySettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
+    #: Cross-validation, tuning on a fraction, retraining the final model.
+    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
+    #: Start from another study's trials and/or its best model.
+    warm_start: WarmStartConfig = field(default_factory=WarmStartConfig)
     artifacts: Any = MISSING
+    #: A baseline and hand-tuned configurations, run before the automatic search.
+    iterations: IterationsConfig = MISSING
     #: The global budget: trials over all workers, machines and restarts.
     n_trials: int = 40
     max_epochs: int = 40
@@ -99,9 +123,17 @@ _GROUP_SCHEMAS: dict[str, dict[str, type]] = {
         "none": pruners.NoneConfig,
     },
     "model": {"model": ModelConfig},
-    "data": {"japanese_vowels": JapaneseVowelsConfig},
+    "data": {
+        "ucr": ucr.UCRConfig,
+        "series_files": series_files.SeriesFilesConfig,
+        "text": text.TextConfig,
+        "rotten_tomatoes": text.RottenTomatoesConfig,
+        "forecast": forecast.ForecastConfig,
+        "airline": forecast.AirlineConfig,
+    },
     "search_space": {"search_space": space.SearchSpace},
     "artifacts": {"filesystem": artifacts.FileSystemArtifacts, "s3": artifacts.S3Artifacts},
+    "iterations": {"iterations": iterations.IterationsConfig},
 }
 
 
@@ -147,25 +179,50 @@ def validate(cfg: Config) -> None:
         )
     if cfg.device not in ("auto", "cpu", "cuda"):
         raise ConfigError(f"device={cfg.device!r} is not one of auto, cpu, cuda")
-    if cfg.study.direction not in ("minimize", "maximize"):
-        raise ConfigError(f"study.direction={cfg.study.direction!r}: use minimize or maximize")
-    if cfg.study.metric not in METRICS:
-        raise ConfigError(f"study.metric={cfg.study.metric!r} is not one of {', '.join(METRICS)}")
-    if METRICS[cfg.study.metric] != cfg.study.direction:
-        raise ConfigError(
-            f"study.direction={cfg.study.direction} does not fit study.metric={cfg.study.metric}; "
-            f"set study.direction={METRICS[cfg.study.metric]}"
-        )
+    _validate_metrics(cfg)
+    protocol.validate(cfg.protocol, cfg.data.task())
     if not re.fullmatch(r"[A-Za-z0-9_.\-]+", cfg.study.name):
         raise ConfigError(f"study.name={cfg.study.name!r}: use letters, digits, '.', '_' and '-'")
     space.validate(cfg.search_space)
     if samplers.is_grid(cfg.sampler):
         try:
-            space.grid_points(cfg.search_space)
+            space.grid_points(cfg.search_space, cfg.data.uses())
         except ConfigError as e:
             raise ConfigError(f"{e} (or pick the discrete space: search_space=grid)") from e
+    _validate_iterations(cfg)
     cfg.storage.validate()
     artifacts.validate(cfg.artifacts)
+
+
+def _validate_iterations(cfg: Config) -> None:
+    steps = iterations.resolve(cfg.iterations, cfg.search_space, cfg.data.uses())
+    if steps and samplers.is_grid(cfg.sampler):
+        raise ConfigError("iterations with sampler=grid: the grid is enumerated already; pick one")
+    if len(steps) > cfg.n_trials:
+        raise ConfigError(
+            f"n_trials={cfg.n_trials} is fewer than the {len(steps)} iterations; raise n_trials"
+        )
+
+
+def _validate_metrics(cfg: Config) -> None:
+    """The metric and the pruning metric must be the task's; the direction follows the metric."""
+    task = cfg.data.task()
+    known = TASK_METRICS[task]
+    for key in ("metric", "prune_on"):
+        value = getattr(cfg.study, key)
+        if value not in known:
+            raise ConfigError(f"study.{key}={value!r}: {task} records {', '.join(known)}")
+    if cfg.study.direction == "auto":
+        cfg.study.direction = METRICS[cfg.study.metric]
+    if cfg.study.direction not in ("minimize", "maximize"):
+        raise ConfigError(
+            f"study.direction={cfg.study.direction!r}: use auto, minimize or maximize"
+        )
+    if METRICS[cfg.study.metric] != cfg.study.direction:
+        raise ConfigError(
+            f"study.direction={cfg.study.direction} does not fit study.metric={cfg.study.metric}; "
+            f"set study.direction={METRICS[cfg.study.metric]} (or auto)"
+        )
 
 
 def options(group: str) -> list[str]:

@@ -24,3 +24,7 @@ class StorageError(StudyError):
     """The study's database cannot be reached or used."""
 
     exit_code = EXIT_STORAGE
+
+
+class DataError(ConfigError):
+    """A dataset cannot be used: a missing file or column, too few examples, bad values."""

@@ -19,10 +19,10 @@ from types import FrameType
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from study import samplers, space, status
+from study import samplers, space, status, warm_start
 from study.config import Config
 from study.errors import ConfigError
-from study.setup import prepare_study
+from study.setup import load_checked_data, prepare_study
 from study.storage import open_storage, trial_counts
 from study.testset import test_score
 
@@ -54,7 +54,7 @@ def gpu_plan(workers: int, gpus: list[str], per_gpu: int) -> list[str | None]:
 
 def _budget(cfg: Config) -> int:
     if samplers.is_grid(cfg.sampler):
-        return min(cfg.n_trials, len(space.grid_points(cfg.search_space)))
+        return min(cfg.n_trials, len(space.grid_points(cfg.search_space, cfg.data.uses())))
     return cfg.n_trials
 
 
@@ -85,8 +85,11 @@ def _pump(i: int, proc: subprocess.Popen[str], console: Console) -> None:
 def launch(cfg: Config, overrides: list[str]) -> int:
     """Run the study to its budget with ``cfg.workers`` local processes; returns an exit code."""
     overrides = [o for o in overrides if not o.startswith(("worker.index=", "worker.threads="))]
+    data = load_checked_data(cfg)  # bad data stops here, before a study exists
     storage = open_storage(cfg.storage)  # for embedded: keeps the server up while we run
-    study = prepare_study(cfg, storage)
+    warm = warm_start.resolve(cfg, storage, data)
+    study = prepare_study(cfg, storage, data, warm)
+    copied = study.user_attrs.get("warm_start", {}).get("copied", 0)
     device_gpus = [] if cfg.device == "cpu" else visible_gpus()
     plan = gpu_plan(cfg.workers, device_gpus, cfg.workers_per_gpu)
     threads = max(1, (os.cpu_count() or 1) // cfg.workers)
@@ -127,9 +130,9 @@ def launch(cfg: Config, overrides: list[str]) -> int:
     ) as progress:
         task = progress.add_task("trials", total=budget, info="")
         while any(p.poll() is None for p in procs):
-            progress.update(task, **_progress(storage, study))
+            progress.update(task, **_progress(storage, study, copied))
             time.sleep(1.0)
-        progress.update(task, **_progress(storage, study))
+        progress.update(task, **_progress(storage, study, copied))
     for t in pumps:
         t.join(timeout=5)
     codes = [p.returncode for p in procs]
@@ -148,7 +151,7 @@ def launch(cfg: Config, overrides: list[str]) -> int:
     return 1 if any(codes) else 0
 
 
-def _progress(storage, study) -> dict:  # type: ignore[no-untyped-def]
+def _progress(storage, study, copied: int) -> dict:  # type: ignore[no-untyped-def]
     counts = storage.outage.call(trial_counts, storage, study._study_id)
     info = (
         f"{counts['COMPLETE']} complete · {counts['PRUNED']} pruned · {counts['FAIL']} failed · "
@@ -156,4 +159,5 @@ def _progress(storage, study) -> dict:  # type: ignore[no-untyped-def]
     )
     with contextlib.suppress(ValueError):  # no completed trial yet
         info += f" · best {study.best_value:.4f}"
-    return {"completed": counts["COMPLETE"] + counts["PRUNED"], "info": info}
+    # Trials a warm start copied are complete but were not run here.
+    return {"completed": counts["COMPLETE"] + counts["PRUNED"] - copied, "info": info}

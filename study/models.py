@@ -1,4 +1,9 @@
-"""Models (``conf/model/``): recurrent classifiers over packed variable-length sequences."""
+"""Models (``conf/model/``): recurrent networks over packed variable-length sequences.
+
+One network serves every task: numeric steps (or token embeddings) feed a stacked, optionally
+bidirectional RNN/LSTM/GRU whose last hidden state feeds a linear head: class scores for
+classification, the flattened horizon for forecasting.
+"""
 
 from __future__ import annotations
 
@@ -16,36 +21,57 @@ _CELLS: dict[str, type[nn.RNN] | type[nn.LSTM] | type[nn.GRU]] = {
     "gru": nn.GRU,
 }
 
-#: Search-space parameters that shape the network (the rest drive the optimizer).
-ARCHITECTURE = ("cell", "hidden_size", "num_layers", "dropout", "input_dropout", "bidirectional")
+#: Search-space parameters that shape the network (the rest drive the optimizer or the data).
+ARCHITECTURE = (
+    "cell",
+    "hidden_size",
+    "num_layers",
+    "dropout",
+    "input_dropout",
+    "bidirectional",
+    "embedding_dim",
+)
 
 
 @dataclass
 class ModelConfig:
-    _target_: str = "study.models.SequenceClassifier"
+    _target_: str = "study.models.SequenceModel"
     #: The cell used unless the search space lists several (``search_space.cell.choices``).
     cell: str = "lstm"
 
 
-class SequenceClassifier(nn.Module):
-    """A stacked, optionally bidirectional RNN/LSTM/GRU whose last hidden state feeds a linear head.
+class SequenceModel(nn.Module):
+    """A stacked, optionally bidirectional RNN/LSTM/GRU with a linear head on its last state.
 
-    Sequences are packed, so padding never reaches the recurrence or the loss.
+    ``vocab_size > 0`` makes the input token ids, embedded first (``pretrained`` vectors, if
+    given, initialise the embedding). Sequences are packed, so padding never reaches the
+    recurrence or the loss.
     """
 
     def __init__(
         self,
         n_features: int,
-        n_classes: int,
+        n_outputs: int,
         cell: str = "lstm",
         hidden_size: int = 64,
         num_layers: int = 1,
         dropout: float = 0.0,
         input_dropout: float = 0.0,
         bidirectional: bool = False,
+        vocab_size: int = 0,
+        embedding_dim: int = 64,
+        pretrained: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         self.directions = 2 if bidirectional else 1
+        self.embedding: nn.Embedding | None = None
+        if vocab_size:
+            if pretrained is not None:
+                embedding_dim = int(pretrained.shape[1])
+            self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+            if pretrained is not None:
+                self.embedding.weight.data.copy_(pretrained)
+            n_features = embedding_dim
         self.input_dropout = nn.Dropout(input_dropout)
         self.rnn = _CELLS[cell](
             n_features,
@@ -55,11 +81,12 @@ class SequenceClassifier(nn.Module):
             dropout=dropout if num_layers > 1 else 0.0,
             bidirectional=bidirectional,
         )
-        self.head = nn.Linear(hidden_size * self.directions, n_classes)
+        self.head = nn.Linear(hidden_size * self.directions, n_outputs)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        steps = self.embedding(x) if self.embedding is not None else x
         packed = pack_padded_sequence(
-            self.input_dropout(x), lengths, batch_first=True, enforce_sorted=False
+            self.input_dropout(steps), lengths, batch_first=True, enforce_sorted=False
         )
         _, hidden = self.rnn(packed)
         h = hidden[0] if isinstance(hidden, tuple) else hidden  # LSTM returns (h, c)
@@ -68,8 +95,14 @@ class SequenceClassifier(nn.Module):
         return out
 
 
-def build_model(cfg: Any, n_features: int, n_classes: int, params: dict[str, Any]) -> nn.Module:
-    """Instantiate the configured model with one trial's architecture parameters."""
+def build_model(
+    cfg: Any,
+    dims: dict[str, int],
+    params: dict[str, Any],
+    pretrained: torch.Tensor | None = None,
+) -> nn.Module:
+    """Instantiate the configured model for the data's shape and one trial's parameters."""
     arch = {k: params[k] for k in ARCHITECTURE if k in params}
-    model: nn.Module = instantiate(cfg, n_features=n_features, n_classes=n_classes, **arch)
+    arch.update(dims)  # the data's sizes win (a pretrained embedding fixes embedding_dim)
+    model: nn.Module = instantiate(cfg, **arch, pretrained=pretrained)
     return model

@@ -23,12 +23,12 @@ from optuna.artifacts import upload_artifact
 from optuna.artifacts._protocol import ArtifactStore
 from optuna.exceptions import UpdateFinishedTrialError
 
-from study import space
+from study import protocol, space
 from study.artifacts import Checkpointer, TrainingState, lineage
 from study.config import METRICS, Config
 from study.data import SequenceData
 from study.models import ARCHITECTURE, build_model
-from study.training import Scores, build_optimizer, evaluate, train_epoch
+from study.training import build_optimizer, evaluate, train_epoch
 
 log = logging.getLogger(__name__)
 
@@ -59,82 +59,88 @@ class TrialContext:
     alive: Callable[[], None] = lambda: None
     #: The number of the trial this worker is running, if any.
     current: int | None = None
+    #: Warm start: the weights every trial's model starts from (another study's best model).
+    init_state: dict[str, torch.Tensor] | None = None
 
 
-def _metric(scores: Scores, metric: str) -> float:
-    return {"val_loss": scores.loss, "val_accuracy": scores.accuracy, "val_f1": scores.f1}[metric]
+def _pruning_value(row: dict[str, float], cfg: Config) -> float:
+    """What the pruner sees: ``study.prune_on``, negated when it points the other way than the
+    study (a maximised accuracy pruned on the validation loss), since pruners read "better" from
+    the study's direction."""
+    value = row[cfg.study.prune_on]
+    return value if METRICS[cfg.study.prune_on] == cfg.study.direction else -value
 
 
 def _better(a: float, b: float | None, direction: str) -> bool:
     return b is None or (a < b if direction == "minimize" else a > b)
 
 
-def _save_model(ctx: TrialContext, trial: optuna.Trial, state: dict[str, Any], arch: dict) -> None:
+def _save_model(
+    trial: optuna.Trial, store: ArtifactStore, state: dict[str, Any], arch: dict, dims: dict
+) -> None:
     """Upload the best epoch's weights; test evaluation loads them with ``weights_only=True``."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"trial-{trial.number}-model.pt"
-        torch.save(
-            {
-                "state_dict": state,
-                "arch": arch,
-                "n_features": ctx.data.n_features,
-                "n_classes": ctx.data.n_classes,
-            },
-            path,
-        )
+        torch.save({"state_dict": state, "arch": arch, "dims": dims}, path)
         artifact_id = upload_artifact(
-            artifact_store=ctx.artifacts, file_path=str(path), study_or_trial=trial
+            artifact_store=store, file_path=str(path), study_or_trial=trial
         )
     trial.set_user_attr("model_artifact", artifact_id)
 
 
 def _epoch(
-    ctx: TrialContext,
+    cfg: Config,
+    data: SequenceData,
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     params: dict[str, Any],
     shuffle: torch.Generator,
     state: TrainingState,
-) -> float:
-    """Train one epoch, score validation, extend the curve and the best so far; returns it."""
-    epoch, data = state.next_epoch, ctx.data
+    fold: int | None,
+) -> dict[str, float]:
+    """Train one epoch, score validation, extend the curve and the best so far; returns the row."""
+    epoch = state.next_epoch % cfg.max_epochs
     started = time.perf_counter()
-    train_loss, train_acc = train_epoch(
-        model, optimizer, data.train, params["batch_size"], params["clip_norm"], shuffle
-    )
-    if not math.isfinite(train_loss):
-        raise TrialDiverged(f"training loss is {train_loss} at epoch {epoch}")
-    val = evaluate(model, data.val, data.n_classes)
-    value = _metric(val, ctx.cfg.study.metric)
-    state.curve.append(
-        {
-            "epoch": epoch,
-            "train_loss": train_loss,
-            "train_accuracy": train_acc,
-            "val_loss": val.loss,
-            "val_accuracy": val.accuracy,
-            "val_f1": val.f1,
-            "seconds": time.perf_counter() - started,
-        }
-    )
-    if _better(value, state.best_value, ctx.cfg.study.direction):
+    train = train_epoch(model, optimizer, data, params["batch_size"], params["clip_norm"], shuffle)
+    if not math.isfinite(train["loss"]):
+        raise TrialDiverged(f"training loss is {train['loss']} at epoch {epoch}")
+    val = evaluate(model, data, data.val)
+    row: dict[str, float] = {"epoch": epoch}
+    if fold is not None:
+        row.update(fold=fold, step=state.next_epoch)
+    row.update({f"train_{k}": v for k, v in train.items()})
+    row.update({f"val_{k}": v for k, v in val.items()})
+    row["seconds"] = time.perf_counter() - started
+    state.curve.append(row)
+    value = row[cfg.study.metric]
+    if _better(value, state.best_value, cfg.study.direction):
         state.best_value, state.best_epoch = value, epoch
-        state.best_state = copy.deepcopy(model.state_dict())
-    return value
+        if fold is None:  # cross-validated trials keep no model
+            state.best_state = copy.deepcopy(model.state_dict())
+    return row
 
 
 def objective(trial: optuna.Trial, ctx: TrialContext) -> float:
-    cfg, data = ctx.cfg, ctx.data
+    cfg = ctx.cfg
     ctx.current = trial.number
-    params = space.suggest(trial, cfg.search_space)
+    params = space.suggest(trial, cfg.search_space, ctx.data.uses)
+    data = ctx.data.for_trial(params)  # text cut to max_length, forecasting windows cut
     seed = cfg.seed * 100_003 + trial.number
-    torch.manual_seed(seed)
+    folds = protocol.n_folds(cfg.protocol)
+    arch = {k: params[k] for k in ARCHITECTURE if k in params}
+
+    def fresh(fold: int) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+        torch.manual_seed(seed + fold)
+        model = build_model(cfg.model, data.dims(), params, data.pretrained).to(ctx.device)
+        if ctx.init_state is not None:  # warm start: fine-tune another study's best model
+            model.load_state_dict(ctx.init_state)
+        optimizer = build_optimizer(
+            params["optimizer"], model.parameters(), params["lr"], params["weight_decay"]
+        )
+        return model, optimizer
+
+    model, optimizer = fresh(0)
     shuffle = torch.Generator().manual_seed(seed)
-    arch = {k: params[k] for k in ARCHITECTURE}
-    model = build_model(cfg.model, data.n_features, data.n_classes, params).to(ctx.device)
-    optimizer = build_optimizer(
-        params["optimizer"], model.parameters(), params["lr"], params["weight_decay"]
-    )
     trial.set_user_attr("worker", ctx.worker_id)
     trial.set_user_attr("device", str(ctx.device))
     trial.set_user_attr("params_all", params)  # fixed values included
@@ -143,15 +149,26 @@ def objective(trial: optuna.Trial, ctx: TrialContext) -> float:
     if state.next_epoch:
         trial.set_user_attr("resumed_from_epoch", state.next_epoch)
     log.info("trial=%d start at epoch %d on %s", trial.number, state.next_epoch, ctx.device)
+    current: tuple[int, SequenceData] | None = None
     try:
-        while state.next_epoch < cfg.max_epochs:
-            value = _epoch(ctx, model, optimizer, params, shuffle, state)
+        while state.next_epoch < cfg.max_epochs * folds:
+            fold, epoch = divmod(state.next_epoch, cfg.max_epochs)
+            if current is None or current[0] != fold:
+                if fold and not epoch:  # a new fold: a new model, its own best epoch
+                    model, optimizer = fresh(fold)
+                    state.best_value, state.best_epoch = None, -1
+                current = (fold, protocol.trial_data(data, cfg.protocol, fold, cfg.seed))
+                trial.set_user_attr("train_examples", len(current[1].train))
+            row = _epoch(
+                cfg, current[1], model, optimizer, params, shuffle, state,
+                fold if folds > 1 else None,
+            )  # fmt: skip
             trial.set_user_attr("curve", state.curve)
-            trial.report(value, state.next_epoch)
+            trial.report(_pruning_value(row, cfg), state.next_epoch)
             if trial.should_prune():
                 ckpt.remove()
                 raise optuna.TrialPruned(
-                    f"epoch {state.next_epoch}: {cfg.study.metric}={value:.4f}"
+                    f"step {state.next_epoch}: {cfg.study.prune_on}={row[cfg.study.prune_on]:.4f}"
                 )
             state.next_epoch += 1
             ckpt.save(model, optimizer, shuffle, state)
@@ -166,14 +183,18 @@ def objective(trial: optuna.Trial, ctx: TrialContext) -> float:
         if isinstance(e, torch.cuda.OutOfMemoryError):
             torch.cuda.empty_cache()  # leave the memory to the next trial
         raise
-    assert state.best_value is not None
-    best = state.curve[state.best_epoch]
-    trial.set_user_attr("best_epoch", state.best_epoch)
-    trial.set_user_attr("val_accuracy", best["val_accuracy"])
-    trial.set_user_attr("val_f1", best["val_f1"])
-    _save_model(ctx, trial, state.best_state, arch)
+    best = protocol.best_rows(state.curve, cfg.study.metric, cfg.study.direction)
+    for key in best[0]:
+        if key.startswith("val_") and key != "val_loss":  # the best epoch's other metrics
+            trial.set_user_attr(key, sum(r[key] for r in best) / len(best))
+    if folds > 1:
+        trial.set_user_attr("fold_values", [r[cfg.study.metric] for r in best])
+        trial.set_user_attr("best_epochs", [int(r["epoch"]) for r in best])
+    else:
+        trial.set_user_attr("best_epoch", state.best_epoch)
+        _save_model(trial, ctx.artifacts, state.best_state, arch, data.dims())
     ckpt.remove()
-    return state.best_value
+    return float(sum(r[cfg.study.metric] for r in best) / len(best))
 
 
 __all__ = ["METRICS", "StopRequested", "TrialContext", "TrialDiverged", "objective"]

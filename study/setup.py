@@ -8,8 +8,9 @@ from typing import Any
 import optuna
 from omegaconf import OmegaConf
 
-from study import samplers, space
+from study import iterations, samplers, space, warm_start
 from study.config import Config
+from study.data import SequenceData, load_data
 from study.errors import ConfigError
 from study.storage import BudgetedRDBStorage, setup_lock
 
@@ -29,6 +30,9 @@ def settings_of(cfg: Config) -> dict[str, Any]:
         "data": plain(cfg.data),
         "search_space": plain(cfg.search_space),
         "metric": cfg.study.metric,
+        "protocol": plain(cfg.protocol),
+        "iterations": plain(cfg.iterations),
+        "warm_start": plain(cfg.warm_start),
     }
 
 
@@ -45,7 +49,10 @@ def _check_unchanged(study: optuna.Study, cfg: Config) -> None:
     """Refuse to continue a study under different settings unless the user says so."""
     recorded = study.user_attrs.get("settings")
     current = settings_of(cfg)
-    diffs = _differences(recorded, current, "") if recorded is not None else []
+    if recorded is None:
+        return
+    # Settings added in a later release than the study's are not differences.
+    diffs = _differences(recorded, {k: v for k, v in current.items() if k in recorded}, "")
     if not diffs:
         return
     if not cfg.study.allow_changes:
@@ -58,7 +65,27 @@ def _check_unchanged(study: optuna.Study, cfg: Config) -> None:
     study.set_user_attr("settings", current)
 
 
-def prepare_study(cfg: Config, storage: BudgetedRDBStorage, **kwargs: Any) -> optuna.Study:
+def load_checked_data(cfg: Config) -> SequenceData:
+    """Load the data before anything is created: bad data is refused here, with one line."""
+    data = load_data(cfg.data)
+    if "input_length" in data.uses:
+        longest = space.upper(cfg.search_space.input_length)
+        limit = getattr(data, "max_input_length", longest)
+        if longest > limit:
+            raise ConfigError(
+                f"search_space.input_length reaches {longest} but {data.name} leaves room for "
+                f"at most {limit} steps of history; lower it"
+            )
+    return data
+
+
+def prepare_study(
+    cfg: Config,
+    storage: BudgetedRDBStorage,
+    data: SequenceData,
+    warm: warm_start.WarmStart | None = None,
+    **kwargs: Any,
+) -> optuna.Study:
     """Load the study, creating it first if this is the first process to arrive.
 
     Creation happens under a PostgreSQL advisory lock so that two launchers (or workers) on
@@ -78,15 +105,21 @@ def prepare_study(cfg: Config, storage: BudgetedRDBStorage, **kwargs: Any) -> op
             _check_unchanged(study, cfg)
         else:
             study.set_user_attr("settings", settings_of(cfg))
+            study.set_user_attr("data", data.info)  # sizes, vocabulary, baselines
             study.set_metric_names([cfg.study.metric])  # the dashboard's axis label
             log.info("created study %s", name)
+            if warm is not None and cfg.warm_start.trials:
+                warm_start.copy_trials(study, warm, cfg.search_space)
+            iterations.enqueue(
+                study, iterations.resolve(cfg.iterations, cfg.search_space, data.uses)
+            )
             if samplers.is_grid(cfg.sampler):
-                _enqueue_grid(study, cfg)
+                _enqueue_grid(study, cfg, data.uses)
     return study
 
 
-def _enqueue_grid(study: optuna.Study, cfg: Config) -> None:
-    points = space.grid_points(cfg.search_space)
+def _enqueue_grid(study: optuna.Study, cfg: Config, uses: tuple[str, ...]) -> None:
+    points = space.grid_points(cfg.search_space, uses)
     if len(points) > cfg.n_trials:
         log.warning(
             "the grid has %d points but n_trials=%d: only the first %d run",

@@ -6,8 +6,9 @@ Every tunable parameter is a :class:`Param`. One of three forms:
 - ``choices: [a, b]`` makes it categorical;
 - ``low``/``high`` (with ``log``, ``step`` and ``integer``) make it a numeric range.
 
-Define-by-run handles the conditional parameter: ``dropout`` (between stacked layers) only
-exists when ``num_layers > 1``.
+Define-by-run handles the conditional parameters: ``dropout`` (between stacked layers) only
+exists when ``num_layers > 1``; ``embedding_dim`` and ``max_length`` only for text data,
+``input_length`` only for forecasting (the data says which it uses).
 """
 
 from __future__ import annotations
@@ -55,6 +56,15 @@ class SearchSpace:
     optimizer: Param = _p(choices=["adam"])
     weight_decay: Param = _p(low=1e-6, high=1e-2, log=True)
     clip_norm: Param = _p(low=0.1, high=10.0, log=True)
+    #: Text: the size of the learned token embedding, and the tokens kept per text.
+    embedding_dim: Param = _p(choices=[32, 64, 128])
+    max_length: Param = _p(choices=[32, 64, 128])
+    #: Forecasting: the steps of history the model sees.
+    input_length: Param = _p(low=12, high=48, step=12, integer=True)
+
+
+#: Parameters that exist only for the data that uses them (``SequenceData.uses``).
+DATA_PARAMS = ("embedding_dim", "max_length", "input_length")
 
 
 _ALLOWED_CHOICES = {"cell": CELLS, "optimizer": OPTIMIZERS}
@@ -110,19 +120,78 @@ def _suggest_one(trial: optuna.Trial, name: str, p: Param) -> Any:
     return trial.suggest_float(name, p.low, p.high, step=p.step, log=p.log)
 
 
+def upper(p: Param) -> Any:
+    """The largest value a parameter can take."""
+    kind = _kind(p)
+    if kind == "fixed":
+        return p.value
+    if kind == "categorical":
+        return max(p.choices or [])
+    assert p.high is not None
+    return int(p.high) if p.integer else p.high
+
+
+def middle(p: Param) -> Any:
+    """A parameter's plain default: its fixed value, its first choice, or the middle of its range
+    (geometric on a log scale, on the step grid for integers and steps)."""
+    kind = _kind(p)
+    if kind == "fixed":
+        return p.value
+    if kind == "categorical":
+        return (p.choices or [None])[0]
+    assert p.low is not None and p.high is not None
+    mid = math.sqrt(p.low * p.high) if p.log else (p.low + p.high) / 2
+    if p.step is not None:
+        mid = p.low + round((mid - p.low) / p.step) * p.step
+    return int(round(mid)) if p.integer else float(mid)
+
+
+def contains(p: Param, value: Any) -> bool:
+    """Whether a trial of this space can take the value."""
+    kind = _kind(p)
+    if kind == "fixed":
+        return bool(value == p.value)
+    if kind == "categorical":
+        return value in (p.choices or [])
+    assert p.low is not None and p.high is not None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if p.integer and int(value) != value:
+        return False
+    if p.step is not None:
+        steps = (value - p.low) / p.step
+        if abs(steps - round(steps)) > 1e-9:
+            return False
+    return bool(p.low <= value <= p.high)
+
+
+def names(space: SearchSpace, uses: tuple[str, ...] = ()) -> list[str]:
+    """The parameters a trial of this space and data has."""
+    return _names(space, uses)
+
+
+def active(name: str, chosen: dict[str, Any]) -> bool:
+    """Whether a parameter exists given the others (dropout needs a stacked network)."""
+    return _active(name, chosen)
+
+
 def _active(name: str, chosen: dict[str, Any]) -> bool:
     # Dropout between layers only exists in a stacked network.
     return not (name == "dropout" and chosen.get("num_layers", 1) <= 1)
 
 
-def suggest(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
-    """Draw one configuration; returns every parameter, fixed ones included."""
+def _names(space: SearchSpace, uses: tuple[str, ...]) -> list[str]:
+    return [f.name for f in fields(space) if f.name not in DATA_PARAMS or f.name in uses]
+
+
+def suggest(trial: optuna.Trial, space: SearchSpace, uses: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Draw one configuration; returns every parameter the data uses, fixed ones included."""
     chosen: dict[str, Any] = {}
-    for f in fields(space):
-        if _active(f.name, chosen):
-            chosen[f.name] = _suggest_one(trial, f.name, getattr(space, f.name))
+    for name in _names(space, uses):
+        if _active(name, chosen):
+            chosen[name] = _suggest_one(trial, name, getattr(space, name))
         else:
-            chosen[f.name] = 0.0
+            chosen[name] = 0.0
     return chosen
 
 
@@ -144,9 +213,9 @@ def _grid_values(name: str, p: Param) -> list[Any]:
     return [int(v) for v in vals] if p.integer else vals
 
 
-def grid_points(space: SearchSpace) -> list[dict[str, Any]]:
+def grid_points(space: SearchSpace, uses: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """Every distinct point of a discrete space, inactive parameters dropped, in a stable order."""
-    names = [f.name for f in fields(space) if _kind(getattr(space, f.name)) != "fixed"]
+    names = [n for n in _names(space, uses) if _kind(getattr(space, n)) != "fixed"]
     axes = [_grid_values(n, getattr(space, n)) for n in names]
     points: list[dict[str, Any]] = []
     seen: set[tuple[tuple[str, Any], ...]] = set()

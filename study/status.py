@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from study import iterations
 from study.artifacts import describe
 from study.storage import BudgetedRDBStorage, load_existing, trial_counts
 
@@ -21,6 +22,8 @@ def summary(storage: BudgetedRDBStorage, name: str, artifacts: Any) -> dict[str,
             "value": trial.value,
             "params": trial.user_attrs.get("params_all", trial.params),
             "val_accuracy": trial.user_attrs.get("val_accuracy"),
+            # The best epoch's other validation metrics (accuracy, F1; or RMSE, MAE, MAPE).
+            "metrics": {k: v for k, v in trial.user_attrs.items() if k.startswith("val_")},
             "best_epoch": trial.user_attrs.get("best_epoch"),
         }
         if "model_artifact" in trial.user_attrs:  # the one final model the study keeps
@@ -30,13 +33,36 @@ def summary(storage: BudgetedRDBStorage, name: str, artifacts: Any) -> dict[str,
             best["test"] = test
     except ValueError:
         pass
-    return {
+    result = {
         "study": name,
         "direction": study.direction.name.lower(),
         "metric": attrs.get("settings", {}).get("metric"),
         "n_trials": counts,
         "best": best,
     }
+    if "iterations" in attrs:  # hand-tuned steps ran first: compare them with the search
+        trials = study.get_trials(deepcopy=False)
+        result["iterations"] = iterations.compare(trials, result["direction"])
+    return result
+
+
+def iterations_lines(s: dict[str, Any]) -> list[str]:
+    """The baseline and hand-tuned iterations in order, then the best automatic trial."""
+    it = s.get("iterations")
+    if not it:
+        return []
+    width = max(len(r["name"]) for r in it["iterations"]) + 2
+
+    def line(name: str, trial: int, value: float | None, state: str) -> str:
+        shown = f"{s['metric']}={value:.4f}" if value is not None else state
+        return f"  {name:<{width}} trial {trial:<4} {shown}"
+
+    lines = ["iterations, then the automatic search:"]
+    lines += [line(r["name"], r["trial"], r["value"], r["state"]) for r in it["iterations"]]
+    auto = it["automatic"]
+    if auto:
+        lines.append(line("automatic best", auto["trial"], auto["value"], ""))
+    return lines
 
 
 def best_line(s: dict[str, Any]) -> str:
@@ -47,11 +73,27 @@ def best_line(s: dict[str, Any]) -> str:
     if b.get("val_accuracy") is not None:
         line += f", val accuracy {b['val_accuracy']:.3f}"
     if "test" in b:
-        t = b["test"]
-        line += f", TEST accuracy {t['accuracy']:.4f} (macro-F1 {t['f1']:.4f}, n={t['n']})"
+        line += f", {test_line(b['test'])}"
     if "model" in b:
         line += f"\n  model: {b['model']}"
     return line
 
 
-__all__ = ["best_line", "summary"]
+def test_line(t: dict[str, Any]) -> str:
+    """The test score in a phrase: accuracy and F1, or errors beside the seasonal-naive ones."""
+    if "accuracy" in t:
+        line = f"TEST accuracy {t['accuracy']:.4f} (macro-F1 {t['f1']:.4f}, n={t['n']})"
+        return line + _retrained(t)
+    line = f"TEST RMSE {t['rmse']:.4g} (MAE {t['mae']:.4g}, MAPE {t['mape']:.2f}%, n={t['n']})"
+    naive = t.get("seasonal_naive")
+    if naive:
+        line += f"; seasonal naive RMSE {naive['rmse']:.4g}"
+    return line + _retrained(t)
+
+
+def _retrained(t: dict[str, Any]) -> str:
+    r = t.get("retrained")
+    return f"; retrained on {r['train_examples']} examples, {r['epochs']} epochs" if r else ""
+
+
+__all__ = ["best_line", "iterations_lines", "summary", "test_line"]

@@ -102,8 +102,9 @@ class BudgetedRDBStorage(RDBStorage):
     ``MaxTrialsCallback`` stops a worker *after* a trial, so N parallel workers overshoot the
     budget by up to N-1 trials. Here the count and the insert happen under one PostgreSQL
     advisory lock, so the budget is exact across workers, machines and restarts. Failed trials do
-    not count (a failed trial's retry takes its place); queued (WAITING) ones do. Trials created
-    from a template (retries, enqueued points) are never refused: they were budgeted already.
+    not count (a failed trial's retry takes its place), nor do trials a warm start copied from
+    another study; queued (WAITING) ones do. Trials created from a template (retries, enqueued
+    points) are never refused: they were budgeted already.
     """
 
     def __init__(
@@ -157,8 +158,12 @@ class BudgetedRDBStorage(RDBStorage):
                 sa.text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": _LOCK_NS, "b": study_id}
             )
             used = session.execute(
-                sa.text("SELECT count(*) FROM trials WHERE study_id = :s AND state <> 'FAIL'"),
-                {"s": study_id},
+                sa.text(
+                    "SELECT count(*) FROM trials t WHERE t.study_id = :s AND t.state <> 'FAIL' "
+                    "AND NOT EXISTS (SELECT 1 FROM trial_user_attributes a "
+                    "WHERE a.trial_id = t.trial_id AND a.key = :copied)"
+                ),
+                {"s": study_id, "copied": "copied_from"},
             ).scalar_one()
         except sa.exc.SQLAlchemyError:
             session.rollback()

@@ -1,5 +1,8 @@
 """The test set, touched once: the best trial's saved model is scored and the score stored.
 
+With cross-validation or tuning on a fraction (:mod:`study.protocol`), the best configuration is
+first retrained on the whole training split, and that model is scored and kept instead.
+
 A second request returns the stored score. Only when a later, better trial replaces the best
 one is the test set used again, and the stored count of evaluations says so.
 """
@@ -14,13 +17,14 @@ from typing import Any
 
 import optuna
 import torch
-from optuna.artifacts import download_artifact
+from optuna.artifacts import download_artifact, upload_artifact
 
+from study import protocol
 from study.artifacts import build_store, describe
 from study.config import Config
-from study.data import load_data
+from study.data import SequenceData, load_data
 from study.errors import StudyError
-from study.models import build_model
+from study.models import ARCHITECTURE, build_model
 from study.storage import BudgetedRDBStorage, study_lock
 from study.training import evaluate
 
@@ -34,7 +38,9 @@ def _best(study: optuna.Study) -> optuna.trial.FrozenTrial:
         raise StudyError(f"study {study.study_name!r} has no completed trial yet") from e
 
 
-def _load_model(cfg: Config, trial: optuna.trial.FrozenTrial) -> torch.nn.Module:
+def _load_model(
+    cfg: Config, trial: optuna.trial.FrozenTrial, data: SequenceData
+) -> torch.nn.Module:
     artifact_id = trial.user_attrs.get("model_artifact")
     if artifact_id is None:
         raise StudyError(f"trial {trial.number} has no saved model")
@@ -50,9 +56,38 @@ def _load_model(cfg: Config, trial: optuna.trial.FrozenTrial) -> torch.nn.Module
                 f"{describe(cfg.artifacts, artifact_id)} ({type(e).__name__}); point artifacts at "
                 "the study's artifact store"
             ) from e
-    model = build_model(cfg.model, saved["n_features"], saved["n_classes"], saved["arch"])
+    if saved.get("dims") != data.dims():
+        raise StudyError(
+            f"the model of trial {trial.number} was trained on other data ({saved.get('dims')}, "
+            f"now {data.dims()}); use the study's data settings"
+        )
+    model = build_model(cfg.model, saved["dims"], saved["arch"])
     model.load_state_dict(saved["state_dict"])
     return model
+
+
+def _retrain(
+    cfg: Config,
+    study: optuna.Study,
+    best: optuna.trial.FrozenTrial,
+    data: SequenceData,
+    params: dict[str, Any],
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The best configuration trained again on the whole training split; the model is kept on
+    the study as its final model (an artifact, like the trials' models)."""
+    epochs = protocol.final_epochs(best.user_attrs["curve"], cfg.study.metric, cfg.study.direction)
+    device = torch.device("cuda" if torch.cuda.is_available() and cfg.device != "cpu" else "cpu")
+    model, summary = protocol.retrain(
+        cfg.model, data, params, epochs, protocol.n_folds(cfg.protocol), cfg.seed, device
+    )
+    arch = {k: params[k] for k in ARCHITECTURE if k in params}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "final-model.pt"
+        torch.save({"state_dict": model.state_dict(), "arch": arch, "dims": data.dims()}, path)
+        summary["model_artifact"] = upload_artifact(
+            artifact_store=build_store(cfg.artifacts), file_path=str(path), study_or_trial=study
+        )
+    return model, summary
 
 
 def test_score(cfg: Config, storage: BudgetedRDBStorage) -> dict[str, Any]:
@@ -64,18 +99,26 @@ def test_score(cfg: Config, storage: BudgetedRDBStorage) -> dict[str, Any]:
         if stored and stored["trial"] == best.number:
             return dict(stored)
         log.info("evaluating trial %d on the test split", best.number)
-        data = load_data(cfg.data)
-        scores = evaluate(_load_model(cfg, best), data.test, data.n_classes)
+        params = best.user_attrs.get("params_all", best.params)
+        data = load_data(cfg.data).for_trial(params)
+        retrained: dict[str, Any] = {}
+        if protocol.retrains(cfg.protocol):
+            model, retrained = _retrain(cfg, study, best, data, params)
+        else:
+            model = _load_model(cfg, best, data)
+        scores = evaluate(model, data, data.test)
         result = {
             "trial": best.number,
-            "loss": scores.loss,
-            "accuracy": scores.accuracy,
-            "f1": scores.f1,
+            **scores,
             "n": len(data.test),
             "evaluated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
                 timespec="seconds"
             ),
             "evaluations": (stored or {}).get("evaluations", 0) + 1,
         }
+        if retrained:
+            result["retrained"] = retrained
+        if "seasonal_naive" in data.info:  # forecasting: the baseline to beat, same targets
+            result["seasonal_naive"] = data.info["seasonal_naive"]["test"]
         study.set_user_attr("test", result)
         return result

@@ -1,22 +1,17 @@
-"""One epoch of training and one evaluation pass; no host-device sync inside an epoch."""
+"""One epoch of training and one evaluation pass; no host-device sync inside an epoch.
+
+The loss and the metrics are the data's (:class:`study.data.SequenceData`): cross-entropy with
+accuracy and macro-F1 for classification, mean squared error with RMSE/MAE/MAPE for forecasting.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from study.data import SequenceSet
-
-
-@dataclass
-class Scores:
-    loss: float
-    accuracy: float
-    f1: float
+from study.data import CLASSIFICATION, SequenceData, SequenceSet
 
 
 def build_optimizer(
@@ -53,52 +48,40 @@ def batches(
 def train_epoch(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
-    data: SequenceSet,
+    data: SequenceData,
     batch_size: int,
     clip_norm: float,
     generator: torch.Generator,
-) -> tuple[float, float]:
-    """Train once over ``data``; returns (mean loss, accuracy) of the training pass itself."""
+) -> dict[str, float]:
+    """Train once over the training split; the loss (and accuracy) of the training pass itself."""
     model.train()
-    device = data.x.device
+    device = data.train.y.device
     total_loss = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
-    for x, lengths, y in batches(data, batch_size, generator):
+    classify = data.task == CLASSIFICATION
+    for x, lengths, y in batches(data.train, batch_size, generator):
         optimizer.zero_grad(set_to_none=True)
-        logits = model(x, lengths)
-        loss = F.cross_entropy(logits, y)
+        outputs = model(x, lengths)
+        loss = data.loss(outputs, y)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
         optimizer.step()
         # Accumulate on the device: one host sync per epoch, not per step.
         total_loss += loss.detach() * y.shape[0]
-        correct += (logits.detach().argmax(1) == y).sum()
-    n = len(data)
-    return float(total_loss.item()) / n, float(correct.item()) / n
-
-
-def _macro_f1(pred: torch.Tensor, y: torch.Tensor, n_classes: int) -> float:
-    confusion = torch.bincount(y * n_classes + pred, minlength=n_classes * n_classes)
-    confusion = confusion.reshape(n_classes, n_classes).double()
-    tp = confusion.diag()
-    precision = tp / confusion.sum(0).clamp(min=1)
-    recall = tp / confusion.sum(1).clamp(min=1)
-    f1 = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
-    present = confusion.sum(1) > 0  # classes absent from y do not count
-    return float(f1[present].mean().item())
+        if classify:
+            correct += (outputs.detach().argmax(1) == y).sum()
+    n = len(data.train)
+    scores = {"loss": float(total_loss.item()) / n}
+    if classify:
+        scores["accuracy"] = float(correct.item()) / n
+    return scores
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: SequenceSet, n_classes: int, batch_size: int = 1024) -> Scores:
+def evaluate(
+    model: nn.Module, data: SequenceData, split: SequenceSet, batch_size: int = 1024
+) -> dict[str, float]:
+    """The loss and the task's metrics (accuracy and F1, or RMSE, MAE and MAPE) on a split."""
     model.eval()
-    losses, preds = [], []
-    for x, lengths, y in batches(data, batch_size):
-        logits = model(x, lengths)
-        losses.append(F.cross_entropy(logits, y, reduction="sum"))
-        preds.append(logits.argmax(1))
-    pred = torch.cat(preds)
-    return Scores(
-        loss=float(torch.stack(losses).sum().item()) / len(data),
-        accuracy=float((pred == data.y).double().mean().item()),
-        f1=_macro_f1(pred, data.y, n_classes),
-    )
+    outputs = torch.cat([model(x, lengths) for x, lengths, _ in batches(split, batch_size)])
+    return {"loss": float(data.loss(outputs, split.y).item()), **data.score(outputs, split)}

@@ -23,14 +23,14 @@ import torch
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
+from study import warm_start
 from study.artifacts import KeepBestModel, build_store
 from study.config import Config
-from study.data import load_data
 from study.errors import ConfigError, StudyError
 from study.objective import StopRequested, TrialContext, objective
 from study.pruners import build_pruner
 from study.samplers import build_sampler, is_grid
-from study.setup import prepare_study
+from study.setup import load_checked_data, prepare_study
 from study.storage import (
     BudgetedRDBStorage,
     BudgetExhausted,
@@ -106,18 +106,27 @@ def _join(
         torch.cuda.set_per_process_memory_fraction(cfg.worker.gpu_memory_fraction)
     # Grid trials come only from the queue, so a grid study never creates a trial of its own.
     limit = 0 if is_grid(cfg.sampler) else cfg.n_trials
+    data = load_checked_data(cfg)  # bad data stops here, before a study exists
     storage = open_storage(cfg.storage, new_trial_limit=limit)
     # Distinct per process, also for several launchers or cluster jobs on one host.
     where = f"{socket.gethostname()}:{cfg.job}:{cfg.worker.index}:{os.getpid()}"
     seed = zlib.crc32(f"{cfg.seed}:{where}".encode())
+    warm = warm_start.resolve(cfg, storage, data)  # may fix the architecture in cfg
     study = prepare_study(
-        cfg, storage, sampler=build_sampler(cfg.sampler, seed), pruner=build_pruner(cfg.pruner)
+        cfg,
+        storage,
+        data,
+        warm,
+        sampler=build_sampler(cfg.sampler, seed),
+        pruner=build_pruner(cfg.pruner),
     )
-    data = load_data(cfg.data)
-    data.train, data.val = data.train.to(device), data.val.to(device)
+    data = data.to(device)  # once per worker, not per trial
     store = build_store(cfg.artifacts)
     alive = _touch(cfg.worker.health_file)
-    return study, storage, TrialContext(cfg, data, device, worker_id(cfg), store, stop, alive)
+    ctx = TrialContext(cfg, data, device, worker_id(cfg), store, stop, alive)
+    if warm is not None and warm.state is not None:
+        ctx.init_state = {k: v.to(device) for k, v in warm.state.items()}
+    return study, storage, ctx
 
 
 def _touch(path: str) -> Callable[[], None]:

@@ -106,3 +106,60 @@ def project(tmp_path: Path, pg_url: str) -> Project:
 @pytest.fixture
 def study_name(request: pytest.FixtureRequest) -> str:
     return f"{request.node.name[:40]}-{uuid.uuid4().hex[:6]}".replace("[", "-").replace("]", "")
+
+
+def write_user_files(folder: Path) -> dict[str, Path]:
+    """Small files in each layout users bring; separable, so a few epochs learn them."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {}
+
+    # Time-series classification, long CSV: one row per step; class b rises, class a falls.
+    rows = ["id,label,x,y"]
+    for i in range(60):
+        label = "ab"[i % 2]
+        for t in range(int(rng.integers(5, 12))):
+            slope = 1.0 if label == "b" else -1.0
+            rows.append(f"s{i},{label},{slope * t + rng.normal(0, 0.3):.3f},{rng.normal():.3f}")
+    files["series_csv"] = folder / "series.csv"
+    files["series_csv"].write_text("\n".join(rows) + "\n")
+
+    # The same as .npz: NaN after each sequence's end.
+    x = np.full((60, 12, 1), np.nan, dtype=np.float32)
+    y = np.array(["ab"[i % 2] for i in range(60)])
+    for i in range(60):
+        n = 4 + i % 8
+        x[i, :n, 0] = (1.0 if y[i] == "b" else -1.0) * np.arange(n)
+    files["series_npz"] = folder / "series.npz"
+    np.savez(files["series_npz"], x=x, y=y)
+
+    # Text: positive and negative words, 300 short texts.
+    good, bad = ["great", "superb", "moving", "fine"], ["dull", "awful", "boring", "flat"]
+    texts, labels = [], []
+    for i in range(300):
+        words = list(rng.choice(good if i % 2 else bad, 3)) + list(rng.choice(["a", "film"], 3))
+        rng.shuffle(words)
+        texts.append(" ".join(words))
+        labels.append("pos" if i % 2 else "neg")
+    files["text_csv"] = folder / "reviews.csv"
+    files["text_csv"].write_text(
+        "review,sentiment\n"
+        + "".join(f'"{t}",{lab}\n' for t, lab in zip(texts, labels, strict=True))
+    )
+
+    # Forecasting: a monthly seasonal series with a trend, rows in shuffled order.
+    months = np.arange(120)
+    values = 100 + 0.5 * months + 10 * np.sin(2 * np.pi * months / 12) + rng.normal(0, 1, 120)
+    order = rng.permutation(120)
+    files["sales_csv"] = folder / "sales.csv"
+    files["sales_csv"].write_text(
+        "month,units\n" + "".join(f"{months[i]},{values[i]:.3f}\n" for i in order)
+    )
+    return files
+
+
+@pytest.fixture(scope="session")
+def user_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return write_user_files(tmp_path_factory.mktemp("user-files"))

@@ -28,7 +28,7 @@ def test_every_pruner_builds(option: str) -> None:
 @pytest.mark.parametrize("option", options("model"))
 def test_every_model_builds_with_its_cell(option: str) -> None:
     cfg = load_config([f"model={option}"])
-    model = instantiate(cfg.model, n_features=3, n_classes=2)
+    model = instantiate(cfg.model, n_features=3, n_outputs=2)
     assert type(model.rnn).__name__.lower() == option
     assert cfg.search_space.cell.choices == [option]
     assert cfg.study.name.endswith(option)
@@ -54,12 +54,23 @@ def test_every_search_space_composes(option: str) -> None:
 
 
 @pytest.mark.parametrize("option", options("data"))
-def test_every_dataset_loads_with_disjoint_splits(option: str) -> None:
+def test_every_dataset_loads_its_three_splits(option: str, user_files: dict) -> None:
     from study.data import load_data
 
-    data = load_data(load_config([f"data={option}"]).data)
+    files = {
+        "series_files": [f"data.train_path={user_files['series_csv']}"],
+        "text": [
+            f"data.train_path={user_files['text_csv']}",
+            "data.text_column=review",
+            "data.label_column=sentiment",
+        ],
+        "forecast": [f"data.path={user_files['sales_csv']}", "data.time_column=month"],
+    }
+    cfg = load_config([f"data={option}", *files.get(option, [])])
+    data = load_data(cfg.data).for_trial({"max_length": 32, "input_length": 12})
     assert len(data.train) and len(data.val) and len(data.test)
-    assert data.n_classes >= 2
+    assert data.task == cfg.data.task() and data.uses == cfg.data.uses()
+    assert data.n_outputs >= 2
 
 
 @pytest.mark.parametrize(
@@ -76,7 +87,12 @@ def test_every_dataset_loads_with_disjoint_splits(option: str) -> None:
         (["search_space.batch_size.choices=[]"], "search_space.batch_size.choices is empty"),
         (["search_space.optimizer.choices=[adam,lbfgs]"], "'lbfgs' is not one of"),
         (["sampler=grid"], "search_space=grid"),
-        (["study.metric=val_accuracy"], "set study.direction=maximize"),
+        (
+            ["study.metric=val_accuracy", "study.direction=minimize"],
+            "set study.direction=maximize (or auto)",
+        ),
+        (["study.metric=val_rmse"], "classification records val_loss, val_accuracy, val_f1"),
+        (["data=airline", "study.prune_on=val_f1"], "study.prune_on='val_f1': forecasting"),
         (["+whatever=1"], "unknown setting 'whatever'"),
     ],
 )

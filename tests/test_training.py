@@ -8,15 +8,16 @@ import torch
 from sklearn.metrics import f1_score
 
 from study.data import build_splits
-from study.models import SequenceClassifier
-from study.training import _macro_f1, evaluate, train_epoch
+from study.data._sequences import macro_f1
+from study.models import SequenceModel
+from study.training import evaluate, train_epoch
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_padding_does_not_change_the_prediction(cell: str, bidirectional: bool) -> None:
     torch.manual_seed(0)
-    model = SequenceClassifier(4, 3, cell, 8, num_layers=2, bidirectional=bidirectional).eval()
+    model = SequenceModel(4, 3, cell, 8, num_layers=2, bidirectional=bidirectional).eval()
     seq = torch.randn(1, 5, 4)
     padded = torch.cat([seq, torch.full((1, 7, 4), 99.0)], dim=1)
     length = torch.tensor([5])
@@ -45,17 +46,17 @@ def test_a_learnable_task_is_learned() -> None:
     seqs, labels = _toy(200, rng)
     data = build_splits("toy", seqs, labels, seqs[:50], labels[:50], val_fraction=0.2, seed=0)
     torch.manual_seed(0)
-    model = SequenceClassifier(2, 2, "gru", 16)
+    model = SequenceModel(2, 2, "gru", 16)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     gen = torch.Generator().manual_seed(0)
     for _ in range(15):
-        train_epoch(model, opt, data.train, 32, 1.0, gen)
-    scores = evaluate(model, data.val, 2)
-    assert scores.accuracy > 0.9 and scores.loss < 0.3
+        train_epoch(model, opt, data, 32, 1.0, gen)
+    scores = evaluate(model, data, data.val)
+    assert scores["accuracy"] > 0.9 and scores["loss"] < 0.3
 
 
 def test_macro_f1_matches_scikit_learn() -> None:
     rng = np.random.default_rng(2)
     y, pred = rng.integers(0, 4, 200), rng.integers(0, 4, 200)
-    ours = _macro_f1(torch.from_numpy(pred), torch.from_numpy(y), 4)
+    ours = macro_f1(torch.from_numpy(pred), torch.from_numpy(y), 4)
     assert ours == pytest.approx(f1_score(y, pred, average="macro"))

@@ -1,10 +1,26 @@
-"""Datasets (``conf/data/``): each option loads a real dataset into train/validation/test splits.
+"""Datasets (``conf/data/``): each option loads real data into train/validation/test splits.
 
-The test split is only read by :mod:`study.testset`, once per study.
+Three tasks: numeric sequence classification (:mod:`.ucr`, :mod:`.series_files`), text
+classification (:mod:`.text`) and forecasting (:mod:`.forecast`). The test split is only read by
+:mod:`study.testset`, once per study.
 """
 
 from __future__ import annotations
 
-from study.data._sequences import SequenceData, SequenceSet, build_splits, load_data
+from study.data._sequences import (
+    CLASSIFICATION,
+    FORECASTING,
+    SequenceData,
+    SequenceSet,
+    build_splits,
+    load_data,
+)
 
-__all__ = ["SequenceData", "SequenceSet", "build_splits", "load_data"]
+__all__ = [
+    "CLASSIFICATION",
+    "FORECASTING",
+    "SequenceData",
+    "SequenceSet",
+    "build_splits",
+    "load_data",
+]

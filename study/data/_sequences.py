@@ -1,98 +1,245 @@
-"""Variable-length numeric sequences as padded tensors plus lengths, scaled on train only."""
+"""Sequences as padded tensors plus lengths; what every task's data hands the trainer.
+
+A :class:`SequenceData` holds the train, validation and test splits of one dataset and knows its
+task: which loss trains on it, which metrics score it, and which extra search-space parameters it
+uses (a text dataset tunes its truncation length, a forecasting one its input window).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from sklearn.model_selection import train_test_split
 
-from study.errors import ConfigError
+from study.errors import DataError
+
+CLASSIFICATION = "classification"
+FORECASTING = "forecasting"
 
 
 @dataclass
 class SequenceSet:
-    """``x[i, :lengths[i]]`` is sequence i (zero padding after); ``y[i]`` its class index."""
+    """``x[i, :lengths[i]]`` is sequence i (zero padding after); ``y[i]`` its target.
+
+    ``x`` is float (N, T, features) for numeric inputs and int64 (N, T) token ids for text;
+    ``y`` is a class index, or for forecasting the flattened horizon in scaled units. ``level``
+    (forecasting only) is what each window was made relative to, to get back to real units.
+    """
 
     x: torch.Tensor
     lengths: torch.Tensor
     y: torch.Tensor
+    level: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
 
     def to(self, device: torch.device | str) -> SequenceSet:
         # Lengths stay on the CPU: pack_padded_sequence wants them there.
-        return SequenceSet(self.x.to(device), self.lengths, self.y.to(device))
+        level = None if self.level is None else self.level.to(device)
+        return SequenceSet(self.x.to(device), self.lengths, self.y.to(device), level)
+
+    def subset(self, index: np.ndarray | torch.Tensor) -> SequenceSet:
+        idx = torch.as_tensor(index, dtype=torch.long)
+        level = None if self.level is None else self.level[idx.to(self.level.device)]
+        dev = idx.to(self.x.device)
+        return SequenceSet(self.x[dev], self.lengths[idx], self.y[dev], level)
 
 
 @dataclass
 class SequenceData:
+    """A classification dataset; :mod:`study.data.forecast` extends it for forecasting."""
+
     name: str
     train: SequenceSet
     val: SequenceSet
     test: SequenceSet
+    #: Numeric channels per step (0 for token inputs).
     n_features: int
     classes: list[str]
+    #: Token inputs: the vocabulary size, padding (0) and unknown (1) included.
+    vocab_size: int = 0
+    #: Token inputs: pretrained vectors, one row per vocabulary entry.
+    pretrained: torch.Tensor | None = None
+    #: Search-space parameters beyond the shared ones that this data uses.
+    uses: tuple[str, ...] = ()
+    #: Facts worth recording on the study (sizes, vocabulary, baselines).
+    info: dict[str, Any] = field(default_factory=dict)
+
+    task = CLASSIFICATION
 
     @property
     def n_classes(self) -> int:
         return len(self.classes)
 
+    @property
+    def n_outputs(self) -> int:
+        return self.n_classes
 
-def _pad(seqs: Sequence[np.ndarray], mean: np.ndarray, std: np.ndarray) -> SequenceSet:
-    lengths = np.array([len(s) for s in seqs], dtype=np.int64)
-    x = np.zeros((len(seqs), int(lengths.max()), seqs[0].shape[1]), dtype=np.float32)
+    def loss(self, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The training loss (mean over the batch)."""
+        return F.cross_entropy(outputs, y)
+
+    def score(self, outputs: torch.Tensor, s: SequenceSet) -> dict[str, float]:
+        """Metrics of a whole split: accuracy and macro-F1."""
+        pred = outputs.argmax(1)
+        return {
+            "accuracy": float((pred == s.y).double().mean().item()),
+            "f1": macro_f1(pred, s.y, self.n_classes),
+        }
+
+    def dims(self) -> dict[str, int]:
+        """What the model's shape depends on, besides the trial's parameters."""
+        dims = {"n_features": self.n_features, "n_outputs": self.n_outputs}
+        if self.vocab_size:
+            dims["vocab_size"] = self.vocab_size
+        if self.pretrained is not None:
+            dims["embedding_dim"] = int(self.pretrained.shape[1])
+        return dims
+
+    def to(self, device: torch.device | str) -> SequenceData:
+        """Training and validation splits on the device; the test split stays where it is."""
+        return replace(self, train=self.train.to(device), val=self.val.to(device))
+
+    def for_trial(self, params: dict[str, Any]) -> SequenceData:
+        """The splits one trial trains on: text is cut to the trial's ``max_length``."""
+        if "max_length" not in params:
+            return self
+        n = int(params["max_length"])
+
+        def cut(s: SequenceSet) -> SequenceSet:
+            return SequenceSet(s.x[:, :n], s.lengths.clamp(max=n), s.y, s.level)
+
+        return replace(self, train=cut(self.train), val=cut(self.val), test=cut(self.test))
+
+
+def macro_f1(pred: torch.Tensor, y: torch.Tensor, n_classes: int) -> float:
+    confusion = torch.bincount(y * n_classes + pred, minlength=n_classes * n_classes)
+    confusion = confusion.reshape(n_classes, n_classes).double()
+    tp = confusion.diag()
+    precision = tp / confusion.sum(0).clamp(min=1)
+    recall = tp / confusion.sum(1).clamp(min=1)
+    f1 = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
+    present = confusion.sum(1) > 0  # classes absent from y do not count
+    return float(f1[present].mean().item())
+
+
+def pad(seqs: Sequence[np.ndarray], mean: np.ndarray, std: np.ndarray) -> torch.Tensor:
+    lengths = [len(s) for s in seqs]
+    x = np.zeros((len(seqs), max(lengths), seqs[0].shape[1]), dtype=np.float32)
     for i, s in enumerate(seqs):
         x[i, : len(s)] = (s - mean) / std
-    return SequenceSet(torch.from_numpy(x), torch.from_numpy(lengths), torch.empty(0))
+    return torch.from_numpy(x)
+
+
+def check_labels(source: str, labels: np.ndarray) -> list[str]:
+    """The sorted classes; a dataset with fewer than two cannot be learned."""
+    classes = sorted({str(c) for c in labels.tolist()})
+    if len(classes) < 2:
+        raise DataError(f"{source}: every example has the label {classes[:1]}; need two classes")
+    return classes
+
+
+def check_numeric(source: str, seqs: Sequence[np.ndarray]) -> None:
+    if not seqs:
+        raise DataError(f"{source}: no sequences found")
+    for i, s in enumerate(seqs):
+        if len(s) == 0:
+            raise DataError(f"{source}: sequence {i} is empty")
+        if not np.isfinite(s).all():
+            raise DataError(f"{source}: sequence {i} has NaN or infinite values; fill or drop them")
+
+
+def split_indices(
+    source: str, labels: np.ndarray, fractions: Sequence[float], seed: int
+) -> list[np.ndarray]:
+    """Stratified, seeded index splits; the last part takes what the others leave."""
+    rest = np.arange(len(labels))
+    parts = []
+    remaining = 1.0
+    for share in fractions:
+        try:
+            take, rest = train_test_split(
+                rest,
+                train_size=share / remaining,
+                stratify=labels[rest],
+                random_state=seed,
+            )
+        except ValueError as e:
+            raise DataError(
+                f"{source}: {len(labels)} examples are too few for a stratified split ({e})"
+            ) from e
+        parts.append(np.sort(take))
+        remaining -= share
+    return [*parts, np.sort(rest)]
 
 
 def build_splits(
     name: str,
     train_seqs: list[np.ndarray],
     train_labels: np.ndarray,
-    test_seqs: list[np.ndarray],
-    test_labels: np.ndarray,
+    test_seqs: list[np.ndarray] | None,
+    test_labels: np.ndarray | None,
     *,
     val_fraction: float,
     seed: int,
+    test_fraction: float = 0.1,
+    source: str = "",
 ) -> SequenceData:
-    """Carve a stratified validation split out of train and scale with train statistics only."""
+    """Numeric sequence classification: stratified splits, scaled with train statistics only.
+
+    Without a test split of the dataset's own, ``test_fraction`` of the examples become one.
+    """
     if not 0.0 < val_fraction < 1.0:
-        raise ConfigError(f"data.val_fraction={val_fraction} must be between 0 and 1; e.g. 0.2")
-    classes = sorted(set(train_labels.tolist()))
+        raise DataError(f"data.val_fraction={val_fraction} must be between 0 and 1; e.g. 0.2")
+    source = source or name
+    check_numeric(source, train_seqs)
+    classes = check_labels(source, train_labels)
     index = {c: i for i, c in enumerate(classes)}
-    y_train = np.array([index[c] for c in train_labels])
-    unseen = sorted(set(test_labels.tolist()) - set(classes))
-    if unseen:
-        raise ConfigError(f"data {name}: test labels {unseen} never occur in train")
-    y_test = np.array([index[c] for c in test_labels])
-    tr, va = train_test_split(
-        np.arange(len(train_seqs)), test_size=val_fraction, stratify=y_train, random_state=seed
-    )
+    y_all = np.array([index[str(c)] for c in train_labels])
+    if test_seqs is None or test_labels is None:
+        test_idx, va, tr = split_indices(source, y_all, [test_fraction, val_fraction], seed)
+        test_seqs, y_test = [train_seqs[i] for i in test_idx], y_all[test_idx]
+    else:
+        check_numeric(f"{source} (test)", test_seqs)
+        unseen = sorted({str(c) for c in test_labels.tolist()} - set(classes))
+        if unseen:
+            raise DataError(f"{source}: test labels {unseen} never occur in train")
+        y_test = np.array([index[str(c)] for c in test_labels])
+        tr, va = split_indices(source, y_all, [1.0 - val_fraction], seed)
+    if len({len(s[0]) for s in [*train_seqs, *test_seqs]}) > 1:
+        raise DataError(f"{source}: sequences differ in their number of channels")
     fit = np.concatenate([train_seqs[i] for i in tr])
     mean, std = fit.mean(axis=0), fit.std(axis=0) + 1e-8
 
     def subset(seqs: list[np.ndarray], labels: np.ndarray) -> SequenceSet:
-        s = _pad(seqs, mean, std)
-        return SequenceSet(s.x, s.lengths, torch.from_numpy(labels.astype(np.int64)))
+        lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
+        return SequenceSet(pad(seqs, mean, std), lengths, torch.from_numpy(labels.astype(np.int64)))
 
     return SequenceData(
         name=name,
-        train=subset([train_seqs[i] for i in tr], y_train[tr]),
-        val=subset([train_seqs[i] for i in va], y_train[va]),
+        train=subset([train_seqs[i] for i in tr], y_all[tr]),
+        val=subset([train_seqs[i] for i in va], y_all[va]),
         test=subset(test_seqs, y_test),
         n_features=int(fit.shape[1]),
-        classes=[str(c) for c in classes],
+        classes=classes,
+        info={"train": len(tr), "val": len(va), "test": len(y_test)},
     )
 
 
 def load_data(cfg: Any) -> SequenceData:
     """Build the configured dataset (its ``_target_`` is a loader function)."""
-    data: SequenceData = instantiate(cfg)
+    try:
+        data: SequenceData = instantiate(cfg)
+    except InstantiationException as e:
+        if isinstance(e.__cause__, DataError):  # Hydra wraps what the loader raised
+            raise e.__cause__ from None
+        raise
     return data

@@ -1,0 +1,181 @@
+"""The protocol (``protocol.*``): which data a trial trains and is scored on, and the final model.
+
+- ``train_fraction < 1``: every trial trains on the same seeded fraction of the training split
+  (stratified for classification, the most recent windows for forecasting), for fast cycles.
+  Validation is unchanged, so trials stay comparable with each other.
+- ``folds = k >= 2``: k-fold cross-validation over the training and validation splits together
+  (stratified, seeded, the same folds for every trial). Fold ``f`` trains a fresh model for
+  ``max_epochs`` epochs; its epochs are reported to the pruner as steps
+  ``f * max_epochs + epoch``, so steps only grow and a pruner compares trials at the same fold and
+  epoch. The trial's value is the mean over folds of each fold's best-epoch value.
+- The final model: when a trial did not train on the whole training split (either option above,
+  ``retrain=auto``) the best configuration is retrained on all of it before the test split is
+  scored, for the number of epochs its trial found best. The test split is never used here.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.model_selection import StratifiedKFold
+
+from study.data import CLASSIFICATION, SequenceData, SequenceSet
+from study.data._sequences import split_indices
+from study.errors import ConfigError, DataError
+from study.models import build_model
+from study.training import build_optimizer, evaluate, train_epoch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ProtocolConfig:
+    #: k-fold cross-validation over train + validation; 0 (or 1) keeps the single split.
+    folds: int = 0
+    #: The share of the training split each trial trains on (1.0: all of it).
+    train_fraction: float = 1.0
+    #: Retrain the best configuration on the full training split before the test: auto (when
+    #: trials saw less than all of it), always, or never (test the best trial's own model).
+    retrain: str = "auto"
+
+
+def validate(cfg: ProtocolConfig, task: str) -> None:
+    if cfg.folds < 0 or cfg.folds == 1:
+        raise ConfigError(f"protocol.folds={cfg.folds}: use 0 (one split) or 2 and more")
+    if cfg.folds and task != CLASSIFICATION:
+        raise ConfigError(
+            "protocol.folds needs classification data: forecasting keeps its chronological "
+            "split (never shuffled across time); set protocol.folds=0"
+        )
+    if not 0.0 < cfg.train_fraction <= 1.0:
+        raise ConfigError(
+            f"protocol.train_fraction={cfg.train_fraction} must be in (0, 1]; e.g. 0.25"
+        )
+    if cfg.retrain not in ("auto", "always", "never"):
+        raise ConfigError(f"protocol.retrain={cfg.retrain!r} is not one of auto, always, never")
+    if cfg.retrain == "never" and cfg.folds >= 2:
+        raise ConfigError(
+            "protocol.retrain=never needs one model per trial, but cross-validated trials keep "
+            "none; use protocol.retrain=auto"
+        )
+
+
+def n_folds(cfg: ProtocolConfig) -> int:
+    return max(cfg.folds, 1)
+
+
+def retrains(cfg: ProtocolConfig) -> bool:
+    """Whether the test split scores a retrained model rather than the best trial's own."""
+    if cfg.retrain == "auto":
+        return cfg.folds >= 2 or cfg.train_fraction < 1.0
+    return cfg.retrain == "always"
+
+
+def concat(a: SequenceSet, b: SequenceSet) -> SequenceSet:
+    """Two splits as one (padded to the longer of the two)."""
+    width = max(a.x.shape[1], b.x.shape[1])
+
+    def widen(x: torch.Tensor) -> torch.Tensor:
+        pad = [0, 0] * (x.dim() - 2) + [0, width - x.shape[1]]
+        return torch.nn.functional.pad(x, pad)
+
+    level = None if a.level is None or b.level is None else torch.cat([a.level, b.level])
+    return SequenceSet(
+        torch.cat([widen(a.x), widen(b.x)]),
+        torch.cat([a.lengths, b.lengths]),
+        torch.cat([a.y, b.y]),
+        level,
+    )
+
+
+def _fraction(data: SequenceData, fraction: float, seed: int) -> SequenceData:
+    n = len(data.train)
+    if data.task == CLASSIFICATION:
+        labels = data.train.y.cpu().numpy()
+        keep = split_indices(f"{data.name} (protocol.train_fraction)", labels, [fraction], seed)[0]
+    else:  # forecasting: the most recent windows, never a shuffle across time
+        keep = np.arange(n - max(1, math.ceil(fraction * n)), n)
+    return replace(data, train=data.train.subset(keep))
+
+
+def fold(data: SequenceData, cfg: ProtocolConfig, index: int, seed: int) -> SequenceData:
+    """Fold ``index`` of ``cfg.folds``: the data a trial trains and validates on there."""
+    pool = concat(data.train, data.val)
+    labels = pool.y.cpu().numpy()
+    splitter = StratifiedKFold(n_splits=cfg.folds, shuffle=True, random_state=seed)
+    try:
+        train_idx, val_idx = list(splitter.split(np.zeros(len(labels)), labels))[index]
+    except ValueError as e:
+        raise DataError(
+            f"{data.name}: protocol.folds={cfg.folds} is too many for these classes ({e}); "
+            "lower protocol.folds"
+        ) from e
+    fold_data = replace(data, train=pool.subset(train_idx), val=pool.subset(val_idx))
+    if cfg.train_fraction < 1.0:
+        fold_data = _fraction(fold_data, cfg.train_fraction, seed)
+    return fold_data
+
+
+def trial_data(data: SequenceData, cfg: ProtocolConfig, index: int, seed: int) -> SequenceData:
+    """What fold ``index`` (0 without cross-validation) of a trial trains on."""
+    if cfg.folds >= 2:
+        return fold(data, cfg, index, seed)
+    if cfg.train_fraction < 1.0:
+        return _fraction(data, cfg.train_fraction, seed)
+    return data
+
+
+def _better(a: float, b: float, direction: str) -> bool:
+    return a < b if direction == "minimize" else a > b
+
+
+def best_rows(curve: list[dict[str, Any]], metric: str, direction: str) -> list[dict[str, Any]]:
+    """Each fold's best epoch (one row without cross-validation), in fold order."""
+    best: dict[int, dict[str, Any]] = {}
+    for row in curve:
+        f = int(row.get("fold", 0))
+        if f not in best or _better(row[metric], best[f][metric], direction):
+            best[f] = row
+    return [best[f] for f in sorted(best)]
+
+
+def final_epochs(curve: list[dict[str, Any]], metric: str, direction: str) -> int:
+    """How long to train the final model: the best epoch of each fold, averaged, plus one."""
+    rows = best_rows(curve, metric, direction)
+    return round(sum(int(r["epoch"]) for r in rows) / len(rows)) + 1
+
+
+def retrain(
+    model_cfg: Any,
+    data: SequenceData,
+    params: dict[str, Any],
+    epochs: int,
+    folds: int,
+    seed: int,
+    device: torch.device,
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Train the configuration from scratch on the full training split (plus validation when the
+    trials cross-validated over both) for ``epochs`` epochs; returns the model and a summary."""
+    train = concat(data.train, data.val) if folds >= 2 else data.train
+    full = replace(data, train=train).to(device)
+    torch.manual_seed(seed)
+    shuffle = torch.Generator().manual_seed(seed)
+    model = build_model(model_cfg, data.dims(), params, data.pretrained).to(device)
+    optimizer = build_optimizer(
+        params["optimizer"], model.parameters(), params["lr"], params["weight_decay"]
+    )
+    log.info("retraining on %d examples for %d epochs", len(train), epochs)
+    for _ in range(epochs):
+        scores = train_epoch(
+            model, optimizer, full, params["batch_size"], params["clip_norm"], shuffle
+        )
+    summary: dict[str, Any] = {"epochs": epochs, "train_examples": len(train)}
+    summary.update({f"train_{k}": v for k, v in scores.items()})
+    if folds < 2:  # validation was not trained on: still worth a look
+        summary.update({f"val_{k}": v for k, v in evaluate(model, full, full.val).items()})
+    return model.cpu(), summary

@@ -1,0 +1,270 @@
+"""The three tasks on users' own files and the bundled data; bad data refused in one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import Project
+
+from study.config import load_config
+from study.data import load_data
+from study.data.forecast import SeriesData
+from study.data.text import UNK
+from study.errors import ConfigError, DataError
+from study.models import build_model
+from study.setup import load_checked_data
+from study.training import build_optimizer, evaluate, train_epoch
+
+ARCH = {"cell": "gru", "hidden_size": 16, "num_layers": 1, "bidirectional": False}
+
+
+def _data(*overrides: str):  # type: ignore[no-untyped-def]
+    return load_checked_data(load_config(list(overrides)))
+
+
+def _fit(data, params: dict, epochs: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Train a small model the way a trial does; the validation scores after ``epochs``."""
+    data = data.for_trial(params)
+    torch.manual_seed(0)
+    model = build_model(load_config([]).model, data.dims(), {**ARCH, **params}, data.pretrained)
+    opt = build_optimizer("adam", model.parameters(), 1e-2, 0.0)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(epochs):
+        train_epoch(model, opt, data, 16, 1.0, gen)
+    return evaluate(model, data, data.val)
+
+
+# --- time-series classification ------------------------------------------------------------
+
+
+def test_a_bundled_ucr_set_by_name_keeps_its_own_test_split() -> None:
+    data = _data("data=ucr", "data.dataset=ItalyPowerDemand")
+    assert data.info == {"train": 53, "val": 14, "test": 1029}
+    assert data.n_features == 1 and data.classes == ["1", "2"]
+
+
+def test_a_ucr_set_that_is_not_bundled_is_refused_with_the_list() -> None:
+    with pytest.raises(DataError, match="data.dataset='Adiac' is not bundled.*JapaneseVowels"):
+        _data("data=ucr", "data.dataset=Adiac")
+
+
+@pytest.mark.parametrize("kind", ["series_csv", "series_npz"])
+def test_own_series_files_train_end_to_end(kind: str, user_files: dict) -> None:
+    data = _data("data=series_files", f"data.train_path={user_files[kind]}")
+    assert data.info == {"train": 48, "val": 6, "test": 6}  # 80/10/10, stratified
+    # Variable length survives: the lengths are the sequences' own, not the padded width.
+    assert data.train.lengths.min() < data.train.lengths.max() == data.train.x.shape[1]
+    assert _fit(data, {}, 15)["accuracy"] == 1.0
+
+
+def test_own_ts_files_with_their_test_split() -> None:
+    from importlib.util import find_spec
+
+    origin = find_spec("sktime.datasets").origin  # type: ignore[union-attr]
+    folder = Path(origin).parent / "data" / "UnitTest"  # type: ignore[arg-type]
+    data = _data(
+        "data=series_files",
+        f"data.train_path={folder / 'UnitTest_TRAIN.ts'}",
+        f"data.test_path={folder / 'UnitTest_TEST.ts'}",
+    )
+    assert len(data.test) == 22 and len(data.train) + len(data.val) == 20
+
+
+# --- text ----------------------------------------------------------------------------------
+
+
+def _reviews(user_files: dict, *more: str):  # type: ignore[no-untyped-def]
+    return _data(
+        "data=text",
+        f"data.train_path={user_files['text_csv']}",
+        "data.text_column=review",
+        "data.label_column=sentiment",
+        *more,
+    )
+
+
+def test_own_text_csv_trains_end_to_end(user_files: dict) -> None:
+    data = _reviews(user_files)
+    assert data.uses == ("embedding_dim", "max_length")
+    assert data.classes == ["neg", "pos"] and data.info["test"] == 30
+    assert _fit(data, {"embedding_dim": 16, "max_length": 8}, 10)["accuracy"] > 0.95
+
+
+def test_the_vocabulary_comes_from_the_training_split_only(tmp_path: Path) -> None:
+    train = tmp_path / "train.jsonl"
+    test = tmp_path / "test.tsv"
+    train.write_text("".join(json.dumps({"text": t, "label": t[0]}) + "\n" for t in ["ab"] * 20))
+    lines = [f"{lab} zebra\t{lab}\n" for lab in ["yes", "no"] * 3]
+    test.write_text("text\tlabel\n" + "".join(lines))
+    with pytest.raises(DataError, match="every example has the label"):
+        _data("data=text", f"data.train_path={train}", f"data.test_path={test}")
+    train.write_text(
+        "".join(json.dumps({"text": f"{w} {w}", "label": w}) + "\n" for w in ["yes", "no"] * 20)
+    )
+    data = _data("data=text", f"data.train_path={train}", f"data.test_path={test}")
+    assert data.vocab_size == 4  # padding, unknown, yes, no: nothing from the test file
+    assert set(data.test.x[:, 1].tolist()) == {UNK}  # "zebra" only occurs in the test file
+
+
+def test_an_aclimdb_folder_and_glove_vectors(tmp_path: Path) -> None:
+    for split in ("train", "test"):
+        for label, word in (("pos", "good"), ("neg", "bad")):
+            folder = tmp_path / "aclImdb" / split / label
+            folder.mkdir(parents=True)
+            for i in range(10):
+                (folder / f"{i}_7.txt").write_text(f"A {word} film.<br />Really {word}.")
+    glove = tmp_path / "vectors.txt"
+    glove.write_text("good 1 0 0\nbad 0 1 0\nfilm 0 0 1\n")
+    data = _data("data=text", f"data.train_path={tmp_path / 'aclImdb'}", f"data.embeddings={glove}")
+    assert len(data.test) == 20 and data.classes == ["neg", "pos"]
+    assert data.uses == ("max_length",) and data.dims()["embedding_dim"] == 3
+    assert data.pretrained is not None
+    rows = {tuple(r) for r in data.pretrained.tolist()}
+    assert {(1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)} <= rows  # good, bad, film
+    model = build_model(load_config([]).model, data.dims(), ARCH, data.pretrained)
+    assert torch.equal(model.embedding.weight.detach(), data.pretrained)
+
+
+def test_truncation_length_is_per_trial(user_files: dict) -> None:
+    data = _reviews(user_files)
+    cut = data.for_trial({"max_length": 2})
+    assert cut.train.x.shape[1] == 2 and int(cut.train.lengths.max()) == 2
+    assert data.train.x.shape[1] == 6  # the loaded data is untouched
+
+
+# --- forecasting ---------------------------------------------------------------------------
+
+
+def test_airline_splits_by_time_and_scores_seasonal_naive_as_published() -> None:
+    data = _data("data=airline")
+    assert isinstance(data, SeriesData)
+    assert data.info["train"] == 120 and data.info["test"] == 12
+    assert data.info["seasonal_naive"]["test"]["rmse"] == pytest.approx(50.708, abs=1e-3)
+    trial = data.for_trial({"input_length": 24})
+    assert (len(trial.train), len(trial.val), len(trial.test)) == (85, 1, 1)
+
+
+def test_own_forecast_csv_is_sorted_by_time_and_beats_seasonal_naive(user_files: dict) -> None:
+    data = _data(
+        "data=forecast",
+        f"data.path={user_files['sales_csv']}",
+        "data.time_column=month",
+        "study.metric=val_rmse",
+    )
+    trial = data.for_trial({"input_length": 24})
+    # Chronological: the last training target comes right before the first validation target.
+    last_train_target = trial.units(trial.train.y[-1:], trial.train.subset([len(trial.train) - 1]))
+    first_val_input = trial.units(trial.val.x[:1, -12:].flatten(1), trial.val.subset([0]))
+    assert torch.allclose(last_train_target, first_val_input, atol=1e-3)
+    scores = _fit(data, {"input_length": 24}, 60)
+    assert scores["rmse"] < data.info["seasonal_naive"]["val"]["rmse"]
+
+
+def test_input_length_longer_than_the_history_is_refused() -> None:
+    with pytest.raises(ConfigError, match="input_length reaches 200 .* at most 108 steps"):
+        _data("data=airline", "search_space.input_length.high=200")
+
+
+def test_metric_direction_follows_the_metric() -> None:
+    assert load_config(["data=airline", "study.metric=val_mape"]).study.direction == "minimize"
+    assert load_config(["study.metric=val_f1"]).study.direction == "maximize"
+
+
+# --- bad data ------------------------------------------------------------------------------
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_bad_data_is_refused_with_the_file_and_the_problem(tmp_path: Path) -> None:
+    """Every case names the file (or setting) and the problem, before any trial."""
+    few = _write(tmp_path, "few.csv", "text,label\n" + "x,a\ny,b\n")
+    nan = _write(tmp_path, "nan.csv", "month,units\n" + "".join(f"{i},{i}\n" for i in range(40)))
+    nan.write_text(nan.read_text().replace("\n7,7\n", "\n7,\n"))
+    words = _write(
+        tmp_path, "words.csv", "month,units\n" + "".join(f"{i},n{i}\n" for i in range(40))
+    )
+    short = _write(tmp_path, "short.csv", "units\n" + "".join(f"{i}\n" for i in range(40)))
+    one = _write(tmp_path, "one.csv", "id,label,x\n" + "".join(f"{i},a,{i}\n" for i in range(30)))
+    cases = [
+        (["data=text", "data.train_path=/nowhere.csv"], "data.train_path=/nowhere.csv: no such"),
+        (["data=text", f"data.train_path={few}", "data.text_column=review"], "no column 'review'"),
+        (["data=text", f"data.train_path={few}"], f"{few}: 2 examples are too few"),
+        (["data=series_files", f"data.train_path={one}"], "every example has the label ['a']"),
+        (["data=forecast", f"data.path={words}"], "column 'units' is not numeric"),
+        (["data=forecast", f"data.path={nan}"], f"{nan}: row 8 has a NaN or missing value"),
+        (["data=forecast", f"data.path={short}", "data.horizon=15"], "leave 10 for training"),
+    ]
+    for overrides, message in cases:
+        with pytest.raises(DataError) as e:
+            load_data(load_config(overrides).data)
+        assert message in str(e.value) and "\n" not in str(e.value), (overrides, str(e.value))
+
+
+def test_nan_inside_a_sequence_is_refused(tmp_path: Path) -> None:
+    x = np.zeros((30, 5), dtype=np.float32)
+    x[3, 1] = np.nan
+    path = tmp_path / "gap.npz"
+    np.savez(path, x=x, y=np.array(["a", "b"] * 15))
+    with pytest.raises(DataError, match="gap.npz: sequence 3 has NaN values before its end"):
+        _data("data=series_files", f"data.train_path={path}")
+
+
+# --- from the command line -------------------------------------------------------------------
+
+SMALL = ["n_trials=3", "max_epochs=4", "search_space.hidden_size.high=16"]
+
+
+@pytest.mark.slow
+def test_a_text_study_and_a_forecasting_study_from_own_files(
+    project: Project, user_files: dict, study_name: str
+) -> None:
+    text = [
+        "data=text",
+        f"data.train_path={user_files['text_csv']}",
+        "data.text_column=review",
+        "data.label_column=sentiment",
+        "study.metric=val_accuracy",
+    ]
+    ran = project.run("study-worker", f"study.name={study_name}-text", *SMALL, *text)
+    assert ran.code == 0, ran.err
+    result = project.run("study test", f"study.name={study_name}-text", *text)
+    assert result.code == 0, result.err
+    assert result.json()["accuracy"] > 0.5 and result.json()["n"] == 30
+    status = project.status(f"study.name={study_name}-text")
+    assert status["direction"] == "maximize"
+    assert set(status["best"]["params"]) >= {"embedding_dim", "max_length"}
+
+    sales = ["data=forecast", f"data.path={user_files['sales_csv']}", "data.time_column=month"]
+    ran = project.run("study-worker", f"study.name={study_name}-sales", *SMALL, *sales)
+    assert ran.code == 0, ran.err
+    result = project.run("study test", f"study.name={study_name}-sales", *sales)
+    assert result.code == 0, result.err
+    scored = result.json()
+    assert scored["rmse"] > 0 and scored["seasonal_naive"]["rmse"] > 0
+    best = project.status(f"study.name={study_name}-sales")["best"]
+    assert "input_length" in best["params"] and "val_rmse" in best["metrics"]
+
+
+def test_bad_data_from_the_command_line_creates_no_study(
+    project: Project, tmp_path: Path, study_name: str
+) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("text,label\n")
+    for command in ("study-worker", "study-launch"):
+        result = project.run(
+            command, f"study.name={study_name}", "data=text", f"data.train_path={empty}"
+        )
+        assert result.code == 2
+        assert result.err.strip().splitlines() == [
+            f"error: {empty}: every example has the label []; need two classes"
+        ]
+    listing = project.run("study status", f"study.name={study_name}")
+    assert listing.code == 3 and f"no study named {study_name!r}" in listing.err

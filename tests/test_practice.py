@@ -1,0 +1,272 @@
+"""The practice of tuning: k-fold cross-validation, tuning on a fraction then retraining, a
+baseline and hand-tuned iterations, and warm starts from another study."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from conftest import TINY, Project
+from optuna.trial import TrialState
+
+from study import iterations, protocol
+from study.config import load_config
+from study.errors import ConfigError
+from study.setup import load_checked_data
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def _study(url: str, name: str) -> optuna.Study:
+    storage = optuna.storages.RDBStorage(url.replace("postgresql://", "postgresql+psycopg2://"))
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+# --- the protocol: folds and fractions -----------------------------------------------------------
+
+
+def test_folds_partition_train_and_validation_and_leave_the_test_split_alone() -> None:
+    cfg = load_config(["protocol.folds=4"])
+    data = load_checked_data(cfg)
+    pool = len(data.train) + len(data.val)
+    seen = []
+    for f in range(4):
+        part = protocol.trial_data(data, cfg.protocol, f, seed=0)
+        assert len(part.train) + len(part.val) == pool
+        assert part.test is data.test
+        # Stratified: every class is in every fold's validation part.
+        assert set(part.val.y.tolist()) == set(range(data.n_classes))
+        seen.append(part.val.y.shape[0])
+        again = protocol.trial_data(data, cfg.protocol, f, seed=0)
+        assert again.val.x.equal(part.val.x), "every trial sees the same folds"
+    assert sum(seen) == pool, "each example validates in exactly one fold"
+
+
+def test_a_fraction_keeps_the_classes_and_the_validation_split() -> None:
+    cfg = load_config(["protocol.train_fraction=0.25"])
+    data = load_checked_data(cfg)
+    part = protocol.trial_data(data, cfg.protocol, 0, seed=0)
+    assert len(part.train) == pytest.approx(len(data.train) / 4, abs=1)
+    assert set(part.train.y.tolist()) == set(range(data.n_classes))
+    assert part.val is data.val
+    # Forecasting: the most recent windows, never a shuffle across time.
+    cfg = load_config(["data=airline", "protocol.train_fraction=0.5"])
+    series = load_checked_data(cfg).for_trial({"input_length": 12})
+    part = protocol.trial_data(series, cfg.protocol, 0, seed=0)
+    n = len(series.train)
+    assert part.train.y.equal(series.train.y[n - len(part.train) :])
+
+
+def test_final_epochs_average_the_folds_best_epochs() -> None:
+    curve = [
+        {"fold": f, "epoch": e, "val_loss": v}
+        for f, losses in enumerate([[3, 2, 1, 2], [3, 1, 2, 2]])
+        for e, v in enumerate(losses)
+    ]
+    assert protocol.final_epochs(curve, "val_loss", "minimize") == round((2 + 1) / 2) + 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["protocol.folds=1"], "protocol.folds=1: use 0 (one split) or 2 and more"),
+        (["data=airline", "protocol.folds=3"], "protocol.folds needs classification data"),
+        (["protocol.train_fraction=0"], "protocol.train_fraction=0.0 must be in (0, 1]"),
+        (["protocol.folds=3", "protocol.retrain=never"], "use protocol.retrain=auto"),
+    ],
+)
+def test_bad_protocol_settings_are_refused(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_config(overrides)
+
+
+@pytest.mark.slow
+def test_cross_validated_trials_report_growing_steps_and_the_mean_of_folds(
+    project: Project, pg_url: str, study_name: str
+) -> None:
+    args = [f"study.name={study_name}", "protocol.folds=3", *TINY, "max_epochs=2"]
+    ran = project.run("study-worker", "n_trials=2", *args)
+    assert ran.code == 0, ran.err
+    for t in _study(pg_url, study_name).trials:
+        assert t.state == TrialState.COMPLETE
+        assert sorted(t.intermediate_values) == list(range(6)), "step = fold * max_epochs + epoch"
+        rows = t.user_attrs["curve"]
+        assert [(r["fold"], r["epoch"], r["step"]) for r in rows] == [
+            (f, e, 2 * f + e) for f in range(3) for e in range(2)
+        ]
+        folds = t.user_attrs["fold_values"]
+        best = [min(r["val_loss"] for r in rows if r["fold"] == f) for f in range(3)]
+        assert folds == pytest.approx(best)
+        assert t.value == pytest.approx(np.mean(folds))
+        assert "model_artifact" not in t.user_attrs, "no single model stands for a CV trial"
+
+    result = project.run("study test", *args)
+    assert result.code == 0, result.err
+    scored = result.json()
+    data = load_checked_data(load_config([]))
+    # Retrained on the training and validation splits together (CV used both), tested once.
+    assert scored["retrained"]["train_examples"] == len(data.train) + len(data.val)
+    assert scored["n"] == len(data.test) and scored["evaluations"] == 1
+    assert "retrained on" in project.run("study status", *args).out
+
+
+@pytest.mark.slow
+def test_a_cross_validated_trial_stopped_mid_fold_resumes_where_it_stopped(
+    project: Project, pg_url: str, study_name: str
+) -> None:
+    from test_resume import SLOW, _curve_lengths, _wait
+
+    args = [f"study.name={study_name}", "n_trials=1", "max_epochs=3", "protocol.folds=2", *SLOW]
+    worker = project.popen("study-worker", *args)
+    _wait(lambda: _curve_lengths(pg_url, study_name).get(0, 0) >= 4)  # inside fold 1
+    worker.send_signal(signal.SIGTERM)
+    _, err = worker.communicate(timeout=60)
+    assert worker.returncode == 0, err
+    again = project.run("study-worker", *args)
+    assert again.code == 0, again.err
+    resumed = _study(pg_url, study_name).trials[1]
+    assert resumed.state == TrialState.COMPLETE
+    assert resumed.user_attrs["resumed_from_epoch"] >= 4
+    assert [r["step"] for r in resumed.user_attrs["curve"]] == list(range(6))
+    assert len(resumed.user_attrs["fold_values"]) == 2
+
+
+@pytest.mark.slow
+def test_tuning_on_a_fraction_then_retraining_on_the_whole_training_split(
+    project: Project, study_name: str
+) -> None:
+    args = [f"study.name={study_name}", "protocol.train_fraction=0.25", *TINY]
+    ran = project.run("study-worker", "n_trials=2", *args)
+    assert ran.code == 0, ran.err
+    data = load_checked_data(load_config([]))
+    result = project.run("study test", *args)
+    assert result.code == 0, result.err
+    retrained = result.json()["retrained"]
+    assert retrained["train_examples"] == len(data.train)
+    assert 1 <= retrained["epochs"] <= 3 and retrained["val_accuracy"] > 0
+    assert project.run("study test", *args).json()["evaluations"] == 1, "the test split once"
+
+
+# --- iterations ----------------------------------------------------------------------------------
+
+STEPS = """\
+steps:
+  - name: baseline
+    params: {hidden_size: 8, lr: 1.0e-3, optimizer: adam}
+  - name: units 16
+    params: {hidden_size: 16}
+  - name: lr 1e-2
+    params: {lr: 1.0e-2}
+"""
+
+
+def test_the_bundled_hand_tuned_iterations_fit_the_default_space() -> None:
+    cfg = load_config(["iterations=hand_tuned"])
+    steps = iterations.resolve(cfg.iterations, cfg.search_space, cfg.data.uses())
+    assert [s.name for s in steps] == [
+        "baseline",
+        "units 128",
+        "+ dropout 0.3",
+        "lr 5e-4",
+        "stacked",
+    ]
+    # Cumulative: "stacked" keeps every earlier change.
+    last = steps[-1].params
+    assert (last["hidden_size"], last["input_dropout"], last["lr"]) == (128, 0.3, 5e-4)
+    assert (last["num_layers"], last["dropout"]) == (2, 0.3)
+    assert "dropout" not in steps[0].params, "no dropout between layers in a one-layer network"
+
+
+@pytest.mark.slow
+def test_iterations_run_first_labelled_and_are_compared_with_the_search(
+    project: Project, pg_url: str, study_name: str, tmp_path: Path
+) -> None:
+    steps = tmp_path / "iterations.yaml"
+    steps.write_text(STEPS)
+    args = [f"study.name={study_name}", f"iterations.file={steps}", *TINY]
+    ran = project.run("study-worker", "n_trials=5", *args)
+    assert ran.code == 0, ran.err
+    trials = _study(pg_url, study_name).trials
+    assert [t.user_attrs.get("iteration") for t in trials] == [
+        "baseline", "units 16", "lr 1e-2", None, None,
+    ]  # fmt: skip
+    assert [(t.params["hidden_size"], t.params["lr"]) for t in trials[:3]] == [
+        (8, 1e-3), (16, 1e-3), (16, 1e-2),
+    ]  # fmt: skip
+    status = project.run("study status", *args)
+    assert status.code == 0, status.err
+    assert "baseline" in status.out and "lr 1e-2" in status.out and "automatic" in status.out
+    compared = project.status(*args)["iterations"]
+    assert [r["name"] for r in compared["iterations"]] == ["baseline", "units 16", "lr 1e-2"]
+    assert compared["automatic"]["trial"] in (3, 4)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("- name: a\n  params: {units: 8}\n", "step 'a' sets unknown parameter 'units'"),
+        ("- name: a\n  params: {hidden_size: 4096}\n", "outside search_space.hidden_size"),
+        ("- params: {lr: 0.001}\n", "step 1 needs a name"),
+        ("- name: a\n- name: a\n", "two steps are named 'a'"),
+        ("steps: [\n", "not valid YAML at line"),
+    ],
+)
+def test_a_bad_iterations_file_is_refused_with_the_file_and_the_step(
+    project: Project, study_name: str, tmp_path: Path, text: str, message: str
+) -> None:
+    bad = tmp_path / "steps.yaml"
+    bad.write_text(text)
+    result = project.run("study-worker", f"study.name={study_name}", f"iterations.file={bad}")
+    assert result.code == 2
+    (line,) = result.err.strip().splitlines()
+    assert line.startswith(f"error: {bad}") and message in line
+    assert project.run("study status", f"study.name={study_name}").code == 3, "no study created"
+
+
+# --- warm start ----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_warm_start_copies_trials_outside_the_budget_and_fine_tunes_the_best_model(
+    project: Project, pg_url: str, study_name: str
+) -> None:
+    source = [f"study.name={study_name}-a", *TINY, "search_space.hidden_size.low=12"]
+    assert project.run("study-worker", "n_trials=3", *source).code == 0
+    best = _study(pg_url, f"{study_name}-a").best_trial
+
+    # Trials: copied, marked, and not counted against the new study's budget.
+    b = [f"study.name={study_name}-b", *TINY, f"warm_start.study={study_name}-a"]
+    ran = project.run("study-worker", "n_trials=2", *b)
+    assert ran.code == 0, ran.err
+    trials = _study(pg_url, f"{study_name}-b").trials
+    assert [t.user_attrs.get("copied_from") for t in trials] == [
+        f"{study_name}-a#0", f"{study_name}-a#1", f"{study_name}-a#2", None, None,
+    ]  # fmt: skip
+    assert [t.value for t in trials[:3]] == [
+        t.value for t in _study(pg_url, f"{study_name}-a").trials
+    ]
+
+    # Weights: the architecture is the source's, and with a learning rate of ~0 the first epoch
+    # scores what the source's best model scored.
+    c = [
+        f"study.name={study_name}-c", *TINY, f"warm_start.study={study_name}-a",
+        "warm_start.weights=true", "warm_start.trials=false", "search_space.lr.value=1e-12",
+    ]  # fmt: skip
+    ran = project.run("study-worker", "n_trials=1", *c)
+    assert ran.code == 0, ran.err
+    (tuned,) = _study(pg_url, f"{study_name}-c").trials
+    for key in ("hidden_size", "num_layers", "bidirectional"):
+        assert tuned.user_attrs["params_all"][key] == best.params[key]
+    assert tuned.user_attrs["curve"][0]["val_loss"] == pytest.approx(best.value, abs=1e-4)
+
+
+def test_warm_start_from_a_study_that_does_not_exist_is_refused(
+    project: Project, study_name: str
+) -> None:
+    result = project.run("study-worker", f"study.name={study_name}", "warm_start.study=nope")
+    assert result.code == 2
+    (line,) = result.err.strip().splitlines()
+    assert line.startswith("error: warm_start.study: no study named 'nope'")
