@@ -29,7 +29,7 @@ import optuna
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from optuna.artifacts import FileSystemArtifactStore
+from optuna.artifacts import FileSystemArtifactStore, download_artifact
 from optuna.artifacts._protocol import ArtifactStore
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.storages import RetryHeartbeatStaleTrialCallback
@@ -80,6 +80,18 @@ def describe(cfg: Any, artifact_id: str) -> str:
     if isinstance(cfg, S3Artifacts):
         return f"s3://{cfg.bucket_name}/{artifact_id}"
     return str(Path(cfg.base_path) / artifact_id)
+
+
+def read_model(cfg: Any, artifact_id: str) -> dict[str, Any]:
+    """A saved model (``state_dict``, ``arch``, ``dims``) from the store, loaded with
+    ``weights_only=True``; raises what the store or torch raised, for the caller to explain."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.pt"
+        download_artifact(
+            artifact_store=build_store(cfg), file_path=str(path), artifact_id=artifact_id
+        )
+        saved: dict[str, Any] = torch.load(path, weights_only=True, map_location="cpu")
+    return saved
 
 
 class AtomicFileSystemArtifactStore(FileSystemArtifactStore):

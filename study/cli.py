@@ -126,6 +126,24 @@ def dashboard_main(argv: list[str]) -> int:
     return run(serve, overrides)
 
 
+def report_main(argv: list[str]) -> int:
+    from study.report.page import build
+    from study.storage import open_storage
+
+    def write(cfg: Config, _: list[str]) -> int:
+        report = build(cfg, open_storage(cfg.storage))
+        for line in report.summary:
+            print(line)
+        print(f"report: {report.html}")
+        print(f"plots:  {', '.join(p.png.name for p in report.plots)}")
+        print(f"tables: {', '.join(p.name for p in report.tables)}")
+        for skipped in report.skipped:
+            print(f"not drawn: {skipped}")
+        return 0
+
+    return run(write, argv)
+
+
 def health_main(argv: list[str]) -> int:
     """Exit 0 when the worker touched its health file lately, else 1 (for healthchecks)."""
     import os
@@ -153,6 +171,7 @@ def health_main(argv: list[str]) -> int:
 USAGE = """usage: study COMMAND [options] [overrides...]
   status [--json]               trials by state, best trial, its model and test score
   test                          the best trial's test score (computed once, then stored)
+  report                        HTML report, PNGs, CSV/Parquet tables, diagnosis (report.*)
   dashboard [--host H] [--port P]  optuna-dashboard on the study's storage (127.0.0.1:8080)
   health [--file F] [--max-age S]  exit 0 if the worker made progress lately (healthchecks)"""
 
@@ -162,6 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     commands = {
         "status": status_main,
         "test": test_main,
+        "report": report_main,
         "dashboard": dashboard_main,
         "health": health_main,
     }

@@ -19,13 +19,15 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from study import artifacts, iterations, protocol, pruners, samplers, space
+from study import artifacts, iterations, protocol, pruners, samplers, space, tracking
 from study.data import forecast, series_files, text, ucr
 from study.errors import ConfigError
 from study.iterations import IterationsConfig
 from study.models import ModelConfig
 from study.protocol import ProtocolConfig
+from study.report import ReportConfig
 from study.storage import StorageConfig
+from study.tracking import TrackingConfig
 from study.warm_start import WarmStartConfig
 
 #: What a trial's value can be, and whether larger is better.
@@ -88,6 +90,10 @@ class Config:
     protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
     #: Start from another study's trials and/or its best model.
     warm_start: WarmStartConfig = field(default_factory=WarmStartConfig)
+    #: What `study report` writes and how it diagnoses.
+    report: ReportConfig = field(default_factory=ReportConfig)
+    #: Log trials to MLflow too.
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
     artifacts: Any = MISSING
     #: A baseline and hand-tuned configurations, run before the automatic search.
     iterations: IterationsConfig = MISSING
@@ -190,6 +196,7 @@ def validate(cfg: Config) -> None:
         except ConfigError as e:
             raise ConfigError(f"{e} (or pick the discrete space: search_space=grid)") from e
     _validate_iterations(cfg)
+    tracking.validate(cfg.tracking)
     cfg.storage.validate()
     artifacts.validate(cfg.artifacts)
 

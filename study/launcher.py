@@ -14,10 +14,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
 
-from rich.console import Console
+from rich import box
+from rich.console import Console, Group
+from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from study import samplers, space, status, warm_start
 from study.config import Config
@@ -119,20 +123,20 @@ def launch(cfg: Config, overrides: list[str]) -> int:
     ]
     for t in pumps:
         t.start()
-    with Progress(
-        TextColumn("trials"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[info]}"),
-        console=console,
-        transient=False,
-    ) as progress:
-        task = progress.add_task("trials", total=budget, info="")
-        while any(p.poll() is None for p in procs):
-            progress.update(task, **_progress(storage, study, copied))
+    progress = Progress(
+        TextColumn("trials"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+    )
+    task = progress.add_task("trials", total=budget)
+    board = Board(budget, copied)
+    with Live(console=console, refresh_per_second=2, transient=False) as live:
+        while True:
+            running = any(p.poll() is None for p in procs)
+            snap = _snapshot(storage, study)
+            progress.update(task, completed=board.done(snap))
+            live.update(Group(progress, board.table(snap)))
+            if not running:
+                break
             time.sleep(1.0)
-        progress.update(task, **_progress(storage, study, copied))
     for t in pumps:
         t.join(timeout=5)
     codes = [p.returncode for p in procs]
@@ -151,13 +155,58 @@ def launch(cfg: Config, overrides: list[str]) -> int:
     return 1 if any(codes) else 0
 
 
-def _progress(storage, study, copied: int) -> dict:  # type: ignore[no-untyped-def]
+def _snapshot(storage, study) -> dict:  # type: ignore[no-untyped-def]
     counts = storage.outage.call(trial_counts, storage, study._study_id)
-    info = (
-        f"{counts['COMPLETE']} complete · {counts['PRUNED']} pruned · {counts['FAIL']} failed · "
-        f"{counts['RUNNING']} running"
-    )
+    best = None
     with contextlib.suppress(ValueError):  # no completed trial yet
-        info += f" · best {study.best_value:.4f}"
-    # Trials a warm start copied are complete but were not run here.
-    return {"completed": counts["COMPLETE"] + counts["PRUNED"] - copied, "info": info}
+        best = study.best_value
+    return {"counts": counts, "best": best}
+
+
+class Board:
+    """The live view under the progress bar: one row of counts, the best so far, the rate of
+    this launch and the time left for the budget at that rate."""
+
+    def __init__(self, budget: int, copied: int, clock: Callable[[], float] = time.monotonic):
+        self.budget, self.copied, self.clock = budget, copied, clock
+        self.started = clock()
+        self.first: int | None = None
+
+    def done(self, snap: dict) -> int:
+        c = snap["counts"]
+        # Trials a warm start copied are complete but were not run here.
+        return int(c["COMPLETE"] + c["PRUNED"] - self.copied)
+
+    def rate(self, snap: dict) -> tuple[float | None, float | None]:
+        """Trials per hour since this launch began, and seconds left for the budget."""
+        done = self.done(snap)
+        if self.first is None:
+            self.first = done  # a resumed study: count only what this launch finishes
+        elapsed = self.clock() - self.started
+        finished = done - self.first
+        if finished <= 0 or elapsed <= 0:
+            return None, None
+        per_hour = finished / elapsed * 3600
+        return per_hour, max(0, self.budget - done) / per_hour * 3600
+
+    def table(self, snap: dict) -> Table:
+        c = snap["counts"]
+        per_hour, eta = self.rate(snap)
+        table = Table(box=box.SIMPLE, pad_edge=False)
+        for name in ("complete", "pruned", "failed", "running", "best", "trials/h", "ETA"):
+            table.add_column(name, justify="right")
+        table.add_row(
+            str(c["COMPLETE"] - self.copied),
+            str(c["PRUNED"]),
+            str(c["FAIL"]),
+            str(c["RUNNING"]),
+            "-" if snap["best"] is None else f"{snap['best']:.4f}",
+            "-" if per_hour is None else f"{per_hour:.1f}",
+            "-" if eta is None else _duration(eta),
+        )
+        return table
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"

@@ -1,8 +1,9 @@
 """Models (``conf/model/``): recurrent networks over packed variable-length sequences.
 
 One network serves every task: numeric steps (or token embeddings) feed a stacked, optionally
-bidirectional RNN/LSTM/GRU whose last hidden state feeds a linear head: class scores for
-classification, the flattened horizon for forecasting.
+bidirectional RNN/LSTM/GRU; its last hidden state (or the max or mean of its outputs over the
+steps, ``pooling``) feeds a linear head: class scores for classification, the flattened horizon
+for forecasting.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import torch
 from hydra.utils import instantiate
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 _CELLS: dict[str, type[nn.RNN] | type[nn.LSTM] | type[nn.GRU]] = {
     "rnn": nn.RNN,
@@ -30,7 +31,12 @@ ARCHITECTURE = (
     "input_dropout",
     "bidirectional",
     "embedding_dim",
+    "pooling",
 )
+
+#: How the recurrent outputs become one vector: the last state of each direction, or the
+#: element-wise max or mean over the (unpadded) steps.
+POOLINGS = ("last", "max", "mean")
 
 
 @dataclass
@@ -61,8 +67,12 @@ class SequenceModel(nn.Module):
         vocab_size: int = 0,
         embedding_dim: int = 64,
         pretrained: torch.Tensor | None = None,
+        pooling: str = "last",
     ) -> None:
         super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling={pooling!r} is not one of {', '.join(POOLINGS)}")
+        self.pooling = pooling
         self.directions = 2 if bidirectional else 1
         self.embedding: nn.Embedding | None = None
         if vocab_size:
@@ -88,10 +98,20 @@ class SequenceModel(nn.Module):
         packed = pack_padded_sequence(
             self.input_dropout(steps), lengths, batch_first=True, enforce_sorted=False
         )
-        _, hidden = self.rnn(packed)
-        h = hidden[0] if isinstance(hidden, tuple) else hidden  # LSTM returns (h, c)
-        last = h[-self.directions :].transpose(0, 1).reshape(x.shape[0], -1)
-        out: torch.Tensor = self.head(last)
+        outputs, hidden = self.rnn(packed)
+        if self.pooling == "last":
+            h = hidden[0] if isinstance(hidden, tuple) else hidden  # LSTM returns (h, c)
+            pooled = h[-self.directions :].transpose(0, 1).reshape(x.shape[0], -1)
+        else:
+            steps_out, _ = pad_packed_sequence(outputs, batch_first=True)
+            valid = torch.arange(steps_out.shape[1]) < lengths.unsqueeze(1)  # (N, T) on the CPU
+            valid = valid.to(steps_out.device).unsqueeze(2)
+            if self.pooling == "max":
+                pooled = steps_out.masked_fill(~valid, float("-inf")).max(dim=1).values
+            else:
+                total = (steps_out * valid).sum(dim=1)
+                pooled = total / lengths.to(steps_out.device).unsqueeze(1)
+        out: torch.Tensor = self.head(pooled)
         return out
 
 

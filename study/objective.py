@@ -192,6 +192,11 @@ def objective(trial: optuna.Trial, ctx: TrialContext) -> float:
         trial.set_user_attr("best_epochs", [int(r["epoch"]) for r in best])
     else:
         trial.set_user_attr("best_epoch", state.best_epoch)
+        # The training split scored by the best weights in evaluation mode: the training error
+        # that the bias/variance diagnosis compares with the validation error.
+        model.load_state_dict(state.best_state)
+        seen = current[1] if current else protocol.trial_data(data, cfg.protocol, 0, cfg.seed)
+        trial.set_user_attr("train_eval", evaluate(model, seen, seen.train))
         _save_model(trial, ctx.artifacts, state.best_state, arch, data.dims())
     ckpt.remove()
     return float(sum(r[cfg.study.metric] for r in best) / len(best))

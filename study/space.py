@@ -51,6 +51,8 @@ class SearchSpace:
     dropout: Param = _p(low=0.0, high=0.5)
     input_dropout: Param = _p(low=0.0, high=0.3)
     bidirectional: Param = _p(choices=[False, True])
+    #: How the outputs over the steps become one vector: last state, max or mean.
+    pooling: Param = _p(choices=["last"])
     lr: Param = _p(low=1e-4, high=3e-2, log=True)
     batch_size: Param = _p(choices=[16, 32, 64])
     optimizer: Param = _p(choices=["adam"])
@@ -67,7 +69,7 @@ class SearchSpace:
 DATA_PARAMS = ("embedding_dim", "max_length", "input_length")
 
 
-_ALLOWED_CHOICES = {"cell": CELLS, "optimizer": OPTIMIZERS}
+_ALLOWED_CHOICES = {"cell": CELLS, "optimizer": OPTIMIZERS, "pooling": ("last", "max", "mean")}
 
 
 def _kind(p: Param) -> str:

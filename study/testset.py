@@ -17,10 +17,10 @@ from typing import Any
 
 import optuna
 import torch
-from optuna.artifacts import download_artifact, upload_artifact
+from optuna.artifacts import upload_artifact
 
 from study import protocol
-from study.artifacts import build_store, describe
+from study.artifacts import build_store, describe, read_model
 from study.config import Config
 from study.data import SequenceData, load_data
 from study.errors import StudyError
@@ -44,18 +44,14 @@ def _load_model(
     artifact_id = trial.user_attrs.get("model_artifact")
     if artifact_id is None:
         raise StudyError(f"trial {trial.number} has no saved model")
-    store = build_store(cfg.artifacts)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.pt"
-        try:
-            download_artifact(artifact_store=store, file_path=str(path), artifact_id=artifact_id)
-            saved = torch.load(path, weights_only=True, map_location="cpu")
-        except Exception as e:
-            raise StudyError(
-                f"the model of trial {trial.number} cannot be read from "
-                f"{describe(cfg.artifacts, artifact_id)} ({type(e).__name__}); point artifacts at "
-                "the study's artifact store"
-            ) from e
+    try:
+        saved = read_model(cfg.artifacts, artifact_id)
+    except Exception as e:
+        raise StudyError(
+            f"the model of trial {trial.number} cannot be read from "
+            f"{describe(cfg.artifacts, artifact_id)} ({type(e).__name__}); point artifacts at "
+            "the study's artifact store"
+        ) from e
     if saved.get("dims") != data.dims():
         raise StudyError(
             f"the model of trial {trial.number} was trained on other data ({saved.get('dims')}, "

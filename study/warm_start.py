@@ -15,14 +15,11 @@ Both need the same metric and data; a mismatch is refused before anything is cre
 from __future__ import annotations
 
 import logging
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import optuna
 import torch
-from optuna.artifacts import download_artifact
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
@@ -32,7 +29,7 @@ from optuna.distributions import (
 from optuna.trial import TrialState
 
 from study import space
-from study.artifacts import build_store
+from study.artifacts import read_model
 from study.data import SequenceData
 from study.errors import ConfigError
 from study.storage import load_existing
@@ -95,17 +92,13 @@ def _best_weights(cfg: Any, source: optuna.Study, data: SequenceData) -> dict[st
             f"warm_start.weights: trial {best.number} of {source.study_name} kept no model "
             "(cross-validated trials keep none); set warm_start.weights=false"
         )
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.pt"
-        try:
-            store = build_store(cfg.artifacts)
-            download_artifact(artifact_store=store, file_path=str(path), artifact_id=artifact_id)
-            saved = torch.load(path, weights_only=True, map_location="cpu")
-        except Exception as e:
-            raise ConfigError(
-                f"warm_start.weights: the model of {source.study_name} trial {best.number} cannot "
-                f"be read ({type(e).__name__}); point artifacts at that study's store"
-            ) from e
+    try:
+        saved = read_model(cfg.artifacts, artifact_id)
+    except Exception as e:
+        raise ConfigError(
+            f"warm_start.weights: the model of {source.study_name} trial {best.number} cannot "
+            f"be read ({type(e).__name__}); point artifacts at that study's store"
+        ) from e
     if saved["dims"] != data.dims():
         raise ConfigError(
             f"warm_start.weights: {source.study_name} was trained on other data "

@@ -23,7 +23,7 @@ import torch
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from study import warm_start
+from study import tracking, warm_start
 from study.artifacts import KeepBestModel, build_store
 from study.config import Config
 from study.errors import ConfigError, StudyError
@@ -182,6 +182,7 @@ def work(cfg: Config) -> int:
     """Run trials until the global budget is spent; returns the process exit code."""
     stop = threading.Event()
     _install_signal_handlers(stop)
+    tracked = tracking.callbacks(cfg.tracking, cfg.study.metric)  # MLflow, if configured
     study, storage, ctx = _join(cfg, stop)
     failures = _Failures(cfg.worker.max_consecutive_failures)
     keep_best = KeepBestModel(ctx.artifacts, lambda s: study_lock(storage, s._study_id))
@@ -199,7 +200,7 @@ def work(cfg: Config) -> int:
                 study.optimize(
                     lambda trial: objective(trial, ctx),
                     catch=(Exception,),  # a bad trial is marked failed; the worker goes on
-                    callbacks=[failures, keep_best, after_trial],
+                    callbacks=[failures, keep_best, after_trial, *tracked],
                     gc_after_trial=False,
                 )
             except BudgetExhausted:

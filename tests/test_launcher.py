@@ -86,3 +86,27 @@ def test_two_machines_share_one_study_with_an_exact_budget(
     assert sorted(n for n, _, _ in rows) == list(range(9)), "distinct trials, exact budget"
     assert {state for _, state, _ in rows} <= {"COMPLETE", "PRUNED"}
     assert len({w for _, _, w in rows}) >= 3, "workers of both launchers took trials"
+
+
+def test_the_live_board_counts_rate_and_time_left() -> None:
+    from rich.console import Console
+
+    from study.launcher import Board
+
+    now = [0.0]
+    board = Board(budget=10, copied=2, clock=lambda: now[0])
+
+    def snap(complete: int, pruned: int, best: float | None) -> dict:
+        counts = {"COMPLETE": complete, "PRUNED": pruned, "FAIL": 1, "RUNNING": 2}
+        return {"counts": counts, "best": best}
+
+    assert board.rate(snap(2, 0, None)) == (None, None)  # copied trials only: nothing run yet
+    now[0] = 1800.0  # half an hour later, 3 trials finished by this launch
+    per_hour, eta = board.rate(snap(4, 1, 0.25))
+    assert per_hour == pytest.approx(6.0) and eta == pytest.approx(7 / 6 * 3600)
+    console = Console(width=100, record=True)
+    console.print(board.table(snap(4, 1, 0.25)))
+    text = console.export_text()
+    for word in ("complete", "pruned", "failed", "running", "best", "trials/h", "ETA"):
+        assert word in text
+    assert "0.2500" in text and "6.0" in text and "1 h 10 min" in text

@@ -15,13 +15,23 @@ from study.training import evaluate, train_epoch
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_padding_does_not_change_the_prediction(cell: str, bidirectional: bool) -> None:
+@pytest.mark.parametrize("pooling", ["last", "max", "mean"])
+def test_padding_does_not_change_the_prediction(
+    cell: str, bidirectional: bool, pooling: str
+) -> None:
     torch.manual_seed(0)
-    model = SequenceModel(4, 3, cell, 8, num_layers=2, bidirectional=bidirectional).eval()
+    model = SequenceModel(
+        4, 3, cell, 8, num_layers=2, bidirectional=bidirectional, pooling=pooling
+    ).eval()
     seq = torch.randn(1, 5, 4)
     padded = torch.cat([seq, torch.full((1, 7, 4), 99.0)], dim=1)
     length = torch.tensor([5])
     assert torch.allclose(model(seq, length), model(padded, length), atol=1e-6)
+    # In a batch beside a longer sequence, the short one's padding steps stay out of the pool.
+    longer = torch.randn(1, 12, 4)
+    batch = model(torch.cat([padded, longer]), torch.tensor([5, 12]))
+    assert torch.allclose(batch[0], model(seq, length)[0], atol=1e-5)
+    assert torch.allclose(batch[1], model(longer, torch.tensor([12]))[0], atol=1e-5)
 
 
 def _toy(n: int, rng: np.random.Generator) -> tuple[list[np.ndarray], np.ndarray]:

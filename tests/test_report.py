@@ -1,0 +1,157 @@
+"""The study report: the diagnosis on constructed curves, and a real report of a finished study."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+from conftest import TINY, Project
+from optuna.distributions import IntDistribution
+from optuna.trial import TrialState
+
+from study.diagnosis import diagnose, of_trial
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+@pytest.mark.parametrize(
+    ("train", "val", "target", "verdict"),
+    [
+        (0.01, 0.30, 0.0, "high variance"),  # memorised the training split
+        (0.40, 0.42, 0.05, "high bias"),  # cannot even fit the training split
+        (0.30, 0.50, 0.0, "high bias and high variance"),
+        (0.06, 0.08, 0.05, "good"),
+        (0.04, 0.07, 0.0, "good"),  # inside the 0.05 tolerance both ways
+    ],
+)
+def test_the_diagnosis_of_constructed_errors(
+    train: float, val: float, target: float, verdict: str
+) -> None:
+    d = diagnose(train, val, target_error=target)
+    assert d.verdict == verdict
+    assert d.bias == pytest.approx(train - target) and d.variance == pytest.approx(val - train)
+    if "variance" in verdict:
+        assert any("regularisation" in a for a in d.advice)
+    if "bias" in verdict:
+        assert any("hidden units" in a for a in d.advice)
+
+
+def _curve(train_acc: list[float], val_acc: list[float]) -> list[dict[str, float]]:
+    return [
+        {"epoch": e, "train_loss": 1 - t, "train_accuracy": t, "val_loss": 1 - v, "val_accuracy": v}
+        for e, (t, v) in enumerate(zip(train_acc, val_acc, strict=True))
+    ]
+
+
+def test_a_trial_is_diagnosed_at_its_best_epoch_from_its_curves() -> None:
+    # Over-fitting: training accuracy climbs to 1 while validation falls after epoch 1.
+    over = {"curve": _curve([0.7, 0.97, 0.99, 1.0], [0.68, 0.8, 0.7, 0.6]), "best_epoch": 1}
+    d = of_trial(over)
+    assert d is not None and (d.train_error, d.val_error) == pytest.approx((0.03, 0.2))
+    assert d.verdict == "high variance"
+    # The training split re-scored in evaluation mode wins over the training pass's accuracy.
+    d = of_trial({**over, "train_eval": {"loss": 0.5, "accuracy": 0.79}})
+    assert d is not None and d.train_error == pytest.approx(0.21) and d.verdict == "high bias"
+    # Under-fitting against a human-level error of 2 %.
+    under = {"curve": _curve([0.5, 0.6, 0.62], [0.5, 0.6, 0.61]), "best_epoch": 2}
+    d = of_trial(under, target_error=0.02)
+    assert d is not None and d.verdict == "high bias"
+    # Forecasting: RMSE, tolerance a tenth of the validation error.
+    rows = [{"epoch": 0, "train_loss": 0.1, "val_loss": 0.2, "val_rmse": 30.0}]
+    d = of_trial({"curve": rows, "best_epoch": 0, "train_eval": {"loss": 0.1, "rmse": 10.0}})
+    assert d is not None and d.measure == "RMSE" and d.tolerance == pytest.approx(3.0)
+    assert d.verdict == "high bias and high variance"
+
+
+def test_time_spent_and_what_pruning_saved() -> None:
+    from study.report.page import time_spent
+
+    start = datetime.datetime(2026, 1, 1)
+
+    def trial(state: TrialState, epochs: int, seconds: float) -> optuna.trial.FrozenTrial:
+        curve = [{"epoch": e, "seconds": seconds / epochs} for e in range(epochs)]
+        return optuna.trial.FrozenTrial(
+            number=0, state=state, value=1.0 if state == TrialState.COMPLETE else None,
+            values=None, datetime_start=start,
+            datetime_complete=start + datetime.timedelta(seconds=seconds),
+            params={"x": 1}, distributions={"x": IntDistribution(0, 2)},
+            user_attrs={"curve": curve}, system_attrs={}, intermediate_values={}, trial_id=0,
+        )  # fmt: skip
+
+    spent = time_spent(
+        [trial(TrialState.COMPLETE, 10, 100), trial(TrialState.PRUNED, 2, 20)], steps=10
+    )
+    assert spent["seconds"]["complete"] == 100 and spent["seconds"]["pruned"] == 20
+    assert spent["saved_epochs"] == 8 and spent["saved_seconds"] == pytest.approx(80)
+
+
+STEPS = (
+    "- name: baseline\n  params: {hidden_size: 8}\n- name: units 16\n  params: {hidden_size: 16}\n"
+)
+
+
+@pytest.mark.slow
+def test_a_report_of_a_finished_study(project: Project, study_name: str, tmp_path: Path) -> None:
+    steps = tmp_path / "steps.yaml"
+    steps.write_text(STEPS)
+    args = [f"study.name={study_name}", *TINY, "max_epochs=4", "report.out_dir=out"]
+    ran = project.run("study-worker", "n_trials=8", f"iterations.file={steps}", *args)
+    assert ran.code == 0, ran.err
+
+    first = project.run("study report", *args)
+    assert first.code == 0, first.err
+    assert "(computed now; evaluations: 1)" in first.out
+    assert "diagnosis: " in first.out and "try: " in first.out
+    folder = project.path / "out" / study_name
+    page = (folder / "report.html").read_text()
+    for key in ("history", "iterations", "importances", "parallel", "slices", "curves", "capacity"):
+        assert f'<figure id="{key}">' in page, key
+    assert page.count("<script") >= 7 and "plotly" in page.lower()
+    assert 'src="http' not in page, "self-contained: no script from the network"
+    assert "Bias and variance" in page and "Top 5 trials" in page
+    for png in (
+        "optimization_history", "iterations", "param_importances", "parallel_coordinate",
+        "slice", "learning_curves", "capacity",
+    ):  # fmt: skip
+        data = (folder / f"{png}.png").read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) > 15_000, png
+
+    trials = pd.read_parquet(folder / "trials.parquet")
+    assert len(trials) == 8 and list(trials["iteration"][:2]) == ["baseline", "units 16"]
+    assert {"params_lr", "value", "state", "duration_s", "epochs"} <= set(trials.columns)
+    curves = pd.read_csv(folder / "curves.csv")
+    assert len(curves) == trials["epochs"].sum()
+    assert {"trial", "epoch", "train_loss", "val_loss", "val_accuracy"} <= set(curves.columns)
+
+    # The test split is scored once per study: a second report reuses the stored score.
+    second = project.run("study report", *args)
+    assert second.code == 0, second.err
+    assert "(stored, computed " in second.out and "evaluations: 1)" in second.out
+    assert "reuses the score computed" in (folder / "report.html").read_text()
+
+
+def test_a_report_of_a_study_without_a_finished_trial_says_so(
+    project: Project, study_name: str
+) -> None:
+    result = project.run("study report", f"study.name={study_name}")
+    assert result.code == 3
+    assert f"no study named {study_name!r}" in result.err
+
+
+@pytest.mark.slow
+def test_trials_are_logged_to_mlflow_when_a_tracking_uri_is_set(
+    project: Project, study_name: str, tmp_path: Path
+) -> None:
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = [f"study.name={study_name}", *TINY, "max_epochs=1", f"tracking.mlflow_uri={uri}"]
+    ran = project.run("study-worker", "n_trials=2", *args)
+    assert ran.code == 0, ran.err
+    mlflow.set_tracking_uri(uri)
+    runs = mlflow.search_runs(experiment_names=[study_name])
+    assert len(runs) == 2
+    assert runs["metrics.val_loss"].notna().all() and runs["params.lr"].notna().all()
