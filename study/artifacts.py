@@ -36,6 +36,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from study.errors import ConfigError
+from study.storage import best_trial
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +221,7 @@ class KeepBestModel:
         if trial.state != TrialState.COMPLETE or artifact is None:
             return
         with self.lock(study):
-            best = study.best_trial.number
+            best = best_trial(study).number  # a warm start's copies have no model here
             models: dict[str, str] = dict(study.user_attrs.get("models", {}))
             models[str(trial.number)] = artifact
             for number, artifact_id in list(models.items()):

@@ -137,7 +137,8 @@ def compare(trials: list[optuna.trial.FrozenTrial], direction: str) -> dict[str,
     searched = [
         t
         for t in trials
-        if "iteration" not in t.user_attrs and t.state == optuna.trial.TrialState.COMPLETE
+        if t.state == optuna.trial.TrialState.COMPLETE
+        and not {"iteration", "copied_from"} & set(t.user_attrs)  # run here by the sampler
     ]
     pick = min if direction == "minimize" else max
     best = pick(searched, key=lambda t: t.value, default=None)  # type: ignore[arg-type, return-value]

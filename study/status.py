@@ -6,7 +6,8 @@ from typing import Any
 
 from study import iterations
 from study.artifacts import describe
-from study.storage import BudgetedRDBStorage, load_existing, trial_counts
+from study.errors import StudyError
+from study.storage import BudgetedRDBStorage, best_trial, load_existing, trial_counts
 
 
 def summary(storage: BudgetedRDBStorage, name: str, artifacts: Any) -> dict[str, Any]:
@@ -16,7 +17,7 @@ def summary(storage: BudgetedRDBStorage, name: str, artifacts: Any) -> dict[str,
     attrs = study.user_attrs
     best: dict[str, Any] | None = None
     try:
-        trial = study.best_trial
+        trial = best_trial(study)
         best = {
             "number": trial.number,
             "value": trial.value,
@@ -31,7 +32,7 @@ def summary(storage: BudgetedRDBStorage, name: str, artifacts: Any) -> dict[str,
         test = attrs.get("test")
         if test and test.get("trial") == trial.number:
             best["test"] = test
-    except ValueError:
+    except StudyError:
         pass
     result = {
         "study": name,

@@ -24,7 +24,7 @@ from optuna.trial import FrozenTrial
 from sqlalchemy.engine import URL, make_url
 
 from study._retry import Outage
-from study.errors import ConfigError, StorageError
+from study.errors import ConfigError, StorageError, StudyError
 
 log = logging.getLogger(__name__)
 
@@ -319,3 +319,17 @@ def load_existing(storage: RDBStorage, name: str, **kwargs: Any) -> optuna.Study
             f"no study named {name!r} in {masked(storage.url)} (studies: {listing}); "
             "set study.name=... or start it with study-launch"
         ) from e
+
+
+def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
+    """The best completed trial that ran in this study: a trial a warm start copied from another
+    study has no model here, so it is compared with but never tested."""
+    done = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        if "copied_from" not in t.user_attrs
+    ]
+    if not done:
+        raise StudyError(f"study {study.study_name!r} has no completed trial yet")
+    pick = max if study.direction == optuna.study.StudyDirection.MAXIMIZE else min
+    return pick(done, key=lambda t: t.value)  # type: ignore[arg-type, return-value]

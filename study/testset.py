@@ -25,17 +25,10 @@ from study.config import Config
 from study.data import SequenceData, load_data
 from study.errors import StudyError
 from study.models import ARCHITECTURE, build_model
-from study.storage import BudgetedRDBStorage, study_lock
+from study.storage import BudgetedRDBStorage, best_trial, study_lock
 from study.training import evaluate
 
 log = logging.getLogger(__name__)
-
-
-def _best(study: optuna.Study) -> optuna.trial.FrozenTrial:
-    try:
-        return study.best_trial
-    except ValueError as e:
-        raise StudyError(f"study {study.study_name!r} has no completed trial yet") from e
 
 
 def _load_model(
@@ -90,7 +83,7 @@ def test_score(cfg: Config, storage: BudgetedRDBStorage) -> dict[str, Any]:
     """The best trial's test score: stored on the study, computed only if not stored yet."""
     study = optuna.load_study(study_name=cfg.study.name, storage=storage)
     with study_lock(storage, study._study_id):
-        best = _best(study)
+        best = best_trial(study)
         stored = storage.get_study_user_attrs(study._study_id).get("test")
         if stored and stored["trial"] == best.number:
             return dict(stored)

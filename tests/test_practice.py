@@ -238,7 +238,9 @@ def test_warm_start_copies_trials_outside_the_budget_and_fine_tunes_the_best_mod
     best = _study(pg_url, f"{study_name}-a").best_trial
 
     # Trials: copied, marked, and not counted against the new study's budget.
+    # A hopeless learning rate here, so that a copied trial is the best one of study b.
     b = [f"study.name={study_name}-b", *TINY, f"warm_start.study={study_name}-a"]
+    b += ["search_space.lr.value=1e-7"]
     ran = project.run("study-worker", "n_trials=2", *b)
     assert ran.code == 0, ran.err
     trials = _study(pg_url, f"{study_name}-b").trials
@@ -248,6 +250,10 @@ def test_warm_start_copies_trials_outside_the_budget_and_fine_tunes_the_best_mod
     assert [t.value for t in trials[:3]] == [
         t.value for t in _study(pg_url, f"{study_name}-a").trials
     ]
+    # The test scores the best trial run here; a copied one has no model in this study.
+    tested = project.run("study test", *b)
+    assert tested.code == 0, tested.err
+    assert tested.json()["trial"] in (3, 4)
 
     # Weights: the architecture is the source's, and with a learning rate of ~0 the first epoch
     # scores what the source's best model scored.

@@ -39,7 +39,7 @@ from study import diagnosis, export, iterations  # noqa: E402
 from study.config import Config  # noqa: E402
 from study.errors import StudyError  # noqa: E402
 from study.report import ReportConfig  # noqa: E402
-from study.storage import BudgetedRDBStorage, load_existing  # noqa: E402
+from study.storage import BudgetedRDBStorage, best_trial, load_existing  # noqa: E402
 from study.testset import test_score  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -344,7 +344,7 @@ def build(cfg: Config, storage: BudgetedRDBStorage) -> Report:
     stored = study.user_attrs.get("test") or {}
     test = test_score(cfg, storage)  # once per study: a stored score is reused
     reused = stored.get("evaluated_at") == test.get("evaluated_at")
-    best = ranked[0]
+    best = best_trial(study)  # the best trial run here (a warm start's copies are not tested)
     top = ranked[: rc.top_k]
     diag = diagnosis.of_trial(best.user_attrs, target_error=rc.target_error, tolerance=rc.tolerance)
     # A full trial's length, as the study ran it (the settings given here may differ).
