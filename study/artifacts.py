@@ -29,7 +29,7 @@ import optuna
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from optuna.artifacts import FileSystemArtifactStore, download_artifact
+from optuna.artifacts import FileSystemArtifactStore, download_artifact, upload_artifact
 from optuna.artifacts._protocol import ArtifactStore
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.storages import RetryHeartbeatStaleTrialCallback
@@ -93,6 +93,24 @@ def read_model(cfg: Any, artifact_id: str) -> dict[str, Any]:
         )
         saved: dict[str, Any] = torch.load(path, weights_only=True, map_location="cpu")
     return saved
+
+
+def write_model(
+    store: ArtifactStore,
+    study_or_trial: optuna.Study | optuna.Trial,
+    state_dict: dict[str, torch.Tensor],
+    arch: dict[str, Any],
+    dims: dict[str, int],
+) -> str:
+    """Upload a model (weights, architecture, data sizes) as :func:`read_model` reads it back;
+    returns the artifact id."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.pt"
+        torch.save({"state_dict": state_dict, "arch": arch, "dims": dims}, path)
+        artifact_id: str = upload_artifact(
+            artifact_store=store, file_path=str(path), study_or_trial=study_or_trial
+        )
+    return artifact_id
 
 
 class AtomicFileSystemArtifactStore(FileSystemArtifactStore):

@@ -14,10 +14,12 @@ from typing import Any
 import optuna
 import pandas as pd
 
+from study.storage import COPIED
+
 #: User attributes worth a column of their own (the rest stay in the database).
 COLUMNS = (
     "iteration",
-    "copied_from",
+    COPIED,
     "worker",
     "device",
     "best_epoch",

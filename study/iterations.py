@@ -24,6 +24,7 @@ import yaml
 
 from study import space
 from study.errors import ConfigError
+from study.storage import COPIED
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ def compare(trials: list[optuna.trial.FrozenTrial], direction: str) -> dict[str,
         t
         for t in trials
         if t.state == optuna.trial.TrialState.COMPLETE
-        and not {"iteration", "copied_from"} & set(t.user_attrs)  # run here by the sampler
+        and not {"iteration", COPIED} & set(t.user_attrs)  # run here by the sampler
     ]
     pick = min if direction == "minimize" else max
     best = pick(searched, key=lambda t: t.value, default=None)  # type: ignore[arg-type, return-value]

@@ -115,6 +115,11 @@ class SequenceModel(nn.Module):
         return out
 
 
+def architecture(params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters that shape the network (what a saved model records beside its weights)."""
+    return {k: params[k] for k in ARCHITECTURE if k in params}
+
+
 def build_model(
     cfg: Any,
     dims: dict[str, int],
@@ -122,7 +127,7 @@ def build_model(
     pretrained: torch.Tensor | None = None,
 ) -> nn.Module:
     """Instantiate the configured model for the data's shape and one trial's parameters."""
-    arch = {k: params[k] for k in ARCHITECTURE if k in params}
+    arch = architecture(params)
     arch.update(dims)  # the data's sizes win (a pretrained embedding fixes embedding_dim)
     model: nn.Module = instantiate(cfg, **arch, pretrained=pretrained)
     return model

@@ -9,25 +9,22 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import optuna
 import torch
-from optuna.artifacts import upload_artifact
 from optuna.artifacts._protocol import ArtifactStore
 from optuna.exceptions import UpdateFinishedTrialError
 
 from study import protocol, space
-from study.artifacts import Checkpointer, TrainingState, lineage
+from study.artifacts import Checkpointer, TrainingState, lineage, write_model
 from study.config import METRICS, Config
 from study.data import SequenceData
-from study.models import ARCHITECTURE, build_model
+from study.models import architecture, build_model
 from study.training import build_optimizer, evaluate, train_epoch
 
 log = logging.getLogger(__name__)
@@ -75,19 +72,6 @@ def _better(a: float, b: float | None, direction: str) -> bool:
     return b is None or (a < b if direction == "minimize" else a > b)
 
 
-def _save_model(
-    trial: optuna.Trial, store: ArtifactStore, state: dict[str, Any], arch: dict, dims: dict
-) -> None:
-    """Upload the best epoch's weights; test evaluation loads them with ``weights_only=True``."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"trial-{trial.number}-model.pt"
-        torch.save({"state_dict": state, "arch": arch, "dims": dims}, path)
-        artifact_id = upload_artifact(
-            artifact_store=store, file_path=str(path), study_or_trial=trial
-        )
-    trial.set_user_attr("model_artifact", artifact_id)
-
-
 def _epoch(
     cfg: Config,
     data: SequenceData,
@@ -127,7 +111,7 @@ def objective(trial: optuna.Trial, ctx: TrialContext) -> float:
     data = ctx.data.for_trial(params)  # text cut to max_length, forecasting windows cut
     seed = cfg.seed * 100_003 + trial.number
     folds = protocol.n_folds(cfg.protocol)
-    arch = {k: params[k] for k in ARCHITECTURE if k in params}
+    arch = architecture(params)
 
     def fresh(fold: int) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
         torch.manual_seed(seed + fold)
@@ -197,7 +181,9 @@ def objective(trial: optuna.Trial, ctx: TrialContext) -> float:
         model.load_state_dict(state.best_state)
         seen = current[1] if current else protocol.trial_data(data, cfg.protocol, 0, cfg.seed)
         trial.set_user_attr("train_eval", evaluate(model, seen, seen.train))
-        _save_model(trial, ctx.artifacts, state.best_state, arch, data.dims())
+        # The best epoch's weights; test evaluation loads them with ``weights_only=True``.
+        model_id = write_model(ctx.artifacts, trial, state.best_state, arch, data.dims())
+        trial.set_user_attr("model_artifact", model_id)
     ckpt.remove()
     return float(sum(r[cfg.study.metric] for r in best) / len(best))
 

@@ -19,6 +19,12 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 
 from study.errors import ConfigError
 
@@ -109,17 +115,28 @@ def validate(space: SearchSpace) -> None:
                     raise ConfigError(f"{key}: {v!r} is not one of {', '.join(allowed)}")
 
 
+def distribution(p: Param) -> BaseDistribution:
+    """The Optuna distribution a searched (not fixed) parameter is drawn from."""
+    if _kind(p) == "categorical":
+        return CategoricalDistribution(list(p.choices or []))
+    assert p.low is not None and p.high is not None
+    if p.integer:
+        step = 1 if p.step is None else int(p.step)
+        return IntDistribution(int(p.low), int(p.high), log=p.log, step=step)
+    return FloatDistribution(p.low, p.high, log=p.log, step=p.step)
+
+
 def _suggest_one(trial: optuna.Trial, name: str, p: Param) -> Any:
     kind = _kind(p)
     if kind == "fixed":
         return p.value
-    if kind == "categorical":
-        return trial.suggest_categorical(name, list(p.choices or []))
-    assert p.low is not None and p.high is not None
-    if p.integer:
-        step = 1 if p.step is None else int(p.step)
-        return trial.suggest_int(name, int(p.low), int(p.high), step=step, log=p.log)
-    return trial.suggest_float(name, p.low, p.high, step=p.step, log=p.log)
+    d = distribution(p)
+    if isinstance(d, CategoricalDistribution):
+        return trial.suggest_categorical(name, list(d.choices))
+    if isinstance(d, IntDistribution):
+        return trial.suggest_int(name, d.low, d.high, step=d.step, log=d.log)
+    assert isinstance(d, FloatDistribution)
+    return trial.suggest_float(name, d.low, d.high, step=d.step, log=d.log)
 
 
 def upper(p: Param) -> Any:

@@ -96,6 +96,11 @@ class BudgetExhausted(optuna.exceptions.OptunaError):
     """No new trial may be created: the study's global budget is spent."""
 
 
+#: The user attribute that marks a trial a warm start copied from another study: it does not
+#: count against the budget, and it is never the trial a study tests or keeps a model of.
+COPIED = "copied_from"
+
+
 class BudgetedRDBStorage(RDBStorage):
     """RDBStorage that creates a new trial only while the study's budget has room.
 
@@ -163,7 +168,7 @@ class BudgetedRDBStorage(RDBStorage):
                     "AND NOT EXISTS (SELECT 1 FROM trial_user_attributes a "
                     "WHERE a.trial_id = t.trial_id AND a.key = :copied)"
                 ),
-                {"s": study_id, "copied": "copied_from"},
+                {"s": study_id, "copied": COPIED},
             ).scalar_one()
         except sa.exc.SQLAlchemyError:
             session.rollback()
@@ -327,7 +332,7 @@ def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
     done = [
         t
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-        if "copied_from" not in t.user_attrs
+        if COPIED not in t.user_attrs
     ]
     if not done:
         raise StudyError(f"study {study.study_name!r} has no completed trial yet")

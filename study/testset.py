@@ -11,20 +11,17 @@ from __future__ import annotations
 
 import datetime
 import logging
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import optuna
 import torch
-from optuna.artifacts import upload_artifact
 
 from study import protocol
-from study.artifacts import build_store, describe, read_model
+from study.artifacts import build_store, describe, read_model, write_model
 from study.config import Config
 from study.data import SequenceData, load_data
 from study.errors import StudyError
-from study.models import ARCHITECTURE, build_model
+from study.models import architecture, build_model
 from study.storage import BudgetedRDBStorage, best_trial, study_lock
 from study.training import evaluate
 
@@ -69,13 +66,9 @@ def _retrain(
     model, summary = protocol.retrain(
         cfg.model, data, params, epochs, protocol.n_folds(cfg.protocol), cfg.seed, device
     )
-    arch = {k: params[k] for k in ARCHITECTURE if k in params}
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "final-model.pt"
-        torch.save({"state_dict": model.state_dict(), "arch": arch, "dims": data.dims()}, path)
-        summary["model_artifact"] = upload_artifact(
-            artifact_store=build_store(cfg.artifacts), file_path=str(path), study_or_trial=study
-        )
+    summary["model_artifact"] = write_model(
+        build_store(cfg.artifacts), study, model.state_dict(), architecture(params), data.dims()
+    )
     return model, summary
 
 

@@ -20,24 +20,15 @@ from typing import Any
 
 import optuna
 import torch
-from optuna.distributions import (
-    BaseDistribution,
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
-)
 from optuna.trial import TrialState
 
 from study import space
 from study.artifacts import read_model
 from study.data import SequenceData
-from study.errors import ConfigError
-from study.storage import load_existing
+from study.errors import ConfigError, StudyError
+from study.storage import COPIED, best_trial, load_existing
 
 log = logging.getLogger(__name__)
-
-#: The user attribute that marks a copied trial; the budget does not count such trials.
-COPIED = "copied_from"
 
 
 @dataclass
@@ -83,8 +74,8 @@ def resolve(cfg: Any, storage: Any, data: SequenceData) -> WarmStart | None:
 
 def _best_weights(cfg: Any, source: optuna.Study, data: SequenceData) -> dict[str, torch.Tensor]:
     try:
-        best = source.best_trial
-    except ValueError as e:
+        best = best_trial(source)  # run there: a trial it copied itself has no model
+    except StudyError as e:
         raise ConfigError(f"warm_start.study={source.study_name} has no completed trial") from e
     artifact_id = best.user_attrs.get("model_artifact")
     if artifact_id is None:
@@ -111,16 +102,6 @@ def _best_weights(cfg: Any, source: optuna.Study, data: SequenceData) -> dict[st
     return state
 
 
-def _distribution(p: space.Param) -> BaseDistribution:
-    if p.choices is not None:
-        return CategoricalDistribution(p.choices)
-    assert p.low is not None and p.high is not None
-    if p.integer:
-        step = 1 if p.step is None else int(p.step)
-        return IntDistribution(int(p.low), int(p.high), log=p.log, step=step)
-    return FloatDistribution(p.low, p.high, log=p.log, step=p.step)
-
-
 def copy_trials(study: optuna.Study, warm: WarmStart, search: space.SearchSpace) -> int:
     """Add the source's completed trials that fit this search space; returns how many."""
     copied = skipped = 0
@@ -132,7 +113,7 @@ def copy_trials(study: optuna.Study, warm: WarmStart, search: space.SearchSpace)
                 continue
             if not space.contains(p, value):
                 break
-            params[name], dists[name] = value, _distribution(p)
+            params[name], dists[name] = value, space.distribution(p)
         else:
             attrs = {k: v for k, v in t.user_attrs.items() if k != "model_artifact"}
             attrs[COPIED] = f"{warm.source.study_name}#{t.number}"

@@ -39,7 +39,7 @@ from study import diagnosis, export, iterations  # noqa: E402
 from study.config import Config  # noqa: E402
 from study.errors import StudyError  # noqa: E402
 from study.report import ReportConfig  # noqa: E402
-from study.storage import BudgetedRDBStorage, best_trial, load_existing  # noqa: E402
+from study.storage import COPIED, BudgetedRDBStorage, best_trial, load_existing  # noqa: E402
 from study.testset import test_score  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def time_spent(trials: list[FrozenTrial], steps: int) -> dict[str, Any]:
     spent = {"complete": 0.0, "pruned": 0.0, "failed": 0.0}
     saved_epochs, saved_seconds = 0, 0.0
     for t in trials:
-        if "copied_from" in t.user_attrs:
+        if COPIED in t.user_attrs:
             continue
         key = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned"}.get(t.state, "failed")
         if t.state in (TrialState.RUNNING, TrialState.WAITING):
