@@ -8,9 +8,9 @@ import torch
 from sklearn.metrics import f1_score
 
 from study.data import build_splits
-from study.data._sequences import macro_f1
+from study.data._sequences import SequenceSet, macro_f1
 from study.models import SequenceModel
-from study.training import evaluate, train_epoch
+from study.training import batches, evaluate, train_epoch
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
@@ -70,3 +70,26 @@ def test_macro_f1_matches_scikit_learn() -> None:
     y, pred = rng.integers(0, 4, 200), rng.integers(0, 4, 200)
     ours = macro_f1(torch.from_numpy(pred), torch.from_numpy(y), 4)
     assert ours == pytest.approx(f1_score(y, pred, average="macro"))
+
+
+def test_training_batches_cover_each_sequence_once_bucketed_by_length() -> None:
+    """An epoch sees every training sequence exactly once, in batches of similar lengths
+    (fewer recurrent steps), in an order that changes from epoch to epoch."""
+    n, longest = 400, 60
+    lengths = torch.randint(1, longest + 1, (n,), generator=torch.Generator().manual_seed(1))
+    x = torch.zeros(n, longest, 1)
+    for i, k in enumerate(lengths):
+        x[i, :k, 0] = i + 1  # each sequence carries its own index
+    data = SequenceSet(x, lengths, torch.arange(n))
+    gen = torch.Generator().manual_seed(0)
+    epochs = [list(batches(data, 32, gen)) for _ in range(2)]
+    for epoch in epochs:
+        seen = torch.cat([y for _, _, y in epoch])
+        assert sorted(seen.tolist()) == list(range(n))
+        for xb, lb, yb in epoch:
+            assert xb.shape[1] == int(lb.max())  # trimmed to the batch's longest
+            assert torch.equal(xb[torch.arange(len(yb)), lb - 1, 0], yb.float() + 1)
+    steps = sum(int(lb.max()) for _, lb, _ in epochs[0])
+    unbucketed = sum(longest for _ in epochs[0])  # random batches of 32 nearly all reach 60
+    assert steps < 0.7 * unbucketed
+    assert [y.tolist() for _, _, y in epochs[0]] != [y.tolist() for _, _, y in epochs[1]]
