@@ -12,7 +12,7 @@ from study import iterations, samplers, space, warm_start
 from study.config import Config
 from study.data import SequenceData, load_data
 from study.errors import ConfigError
-from study.storage import BudgetedRDBStorage, setup_lock
+from study.storage import BudgetedRDBStorage, TrialCache, setup_lock
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,16 @@ def load_checked_data(cfg: Config) -> SequenceData:
     return data
 
 
+def _exists(storage: BudgetedRDBStorage, name: str) -> bool:
+    """One indexed lookup (study summaries would read every trial of every study in the
+    database: seconds per worker start once a database holds large studies)."""
+    try:
+        storage.get_study_id_from_name(name)
+    except KeyError:
+        return False
+    return True
+
+
 def prepare_study(
     cfg: Config,
     storage: BudgetedRDBStorage,
@@ -93,10 +103,10 @@ def prepare_study(
     """
     name = cfg.study.name
     with setup_lock(storage):
-        exists = name in {s.study_name for s in optuna.get_all_study_summaries(storage)}
+        exists = _exists(storage, name)
         study = optuna.create_study(
             study_name=name,
-            storage=storage,
+            storage=TrialCache(storage, cfg.storage.sync_seconds),
             direction=cfg.study.direction,  # type: ignore[arg-type]  # validated in config
             load_if_exists=True,
             **kwargs,

@@ -8,11 +8,15 @@ errors are translated here into one line without the password.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
+import math
 import os
+import threading
+import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +24,8 @@ from typing import Any
 import optuna
 import sqlalchemy as sa
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.trial import FrozenTrial
+from optuna.storages._cached_storage import _CachedStorage
+from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import URL, make_url
 
 from study._retry import Outage
@@ -55,6 +60,9 @@ class StorageConfig:
     grace_period: int = 30
     #: How often a trial whose worker died is put back in the queue.
     max_retry: int = 3
+    #: How old (seconds) a process's view of the other workers' trials may be before the sampler
+    #: or the pruner reads the database again; its own trials' changes are always seen at once.
+    sync_seconds: float = 0.5
 
     def validate(self) -> None:
         if self.kind not in ("embedded", "postgres"):
@@ -78,6 +86,8 @@ class StorageConfig:
                     f"storage.url uses {url.drivername!r}; workers share a study only through "
                     "PostgreSQL: postgresql://user@host:5432/db"
                 )
+        if self.sync_seconds < 0:
+            raise ConfigError(f"storage.sync_seconds={self.sync_seconds} must be 0 or more")
         if self.heartbeat_interval < 1 or self.grace_period <= self.heartbeat_interval:
             raise ConfigError(
                 "storage.grace_period must exceed storage.heartbeat_interval (seconds, >= 1)"
@@ -179,6 +189,76 @@ class BudgetedRDBStorage(RDBStorage):
             session.close()
             raise BudgetExhausted(f"{used} of {self.new_trial_limit} trials used")
         return super()._create_new_trial(study_id, template_trial)
+
+
+class TrialCache(_CachedStorage):
+    """Optuna's trial cache for RDBStorage, read less often and sorted once per read.
+
+    Optuna wraps RDBStorage in ``_CachedStorage``, which keeps finished trials but, on every
+    ``get_all_trials``, re-reads the unfinished ones (six queries) and filters and sorts the
+    whole history again. The sampler and the pruner call it about eight times per trial, so at
+    thousands of trials this is much of a worker's time between trials (``bench/coordination.py``).
+    Here a read within ``sync_seconds`` of the last one is served from memory, and each filtered,
+    sorted view is kept until the next read. This process's own trial changes (creation, a new
+    state) still reach the next call at once: they mark the view stale.
+    """
+
+    def __init__(self, backend: RDBStorage, sync_seconds: float) -> None:
+        super().__init__(backend)
+        self.sync_seconds = sync_seconds
+        self._read_at: dict[int, float] = {}
+        self._views: dict[tuple[int, frozenset[TrialState] | None], list[FrozenTrial]] = {}
+        self._view_lock = threading.Lock()
+
+    def _read_trials_from_remote_storage(self, study_id: int) -> None:
+        now = time.monotonic()
+        if now - self._read_at.get(study_id, -math.inf) < self.sync_seconds:
+            return
+        super()._read_trials_from_remote_storage(study_id)
+        with self._view_lock:
+            self._read_at[study_id] = now
+            self._views = {k: v for k, v in self._views.items() if k[0] != study_id}
+
+    def _stale(self, study_id: int) -> None:
+        with self._view_lock:
+            self._read_at.pop(study_id, None)
+
+    def get_all_trials(
+        self,
+        study_id: int,
+        deepcopy: bool = True,
+        states: Container[TrialState] | None = None,
+    ) -> list[FrozenTrial]:
+        self._read_trials_from_remote_storage(study_id)
+        wanted = None if states is None else frozenset(s for s in TrialState if s in states)
+        key = (study_id, wanted)
+        with self._view_lock:
+            view = self._views.get(key)
+        if view is None:
+            with self._lock:
+                trials = self._studies[study_id].trials.values()
+                view = sorted(
+                    (t for t in trials if wanted is None or t.state in wanted),
+                    key=lambda t: t.number,
+                )
+            with self._view_lock:
+                self._views[key] = view
+        return copy.deepcopy(view) if deepcopy else list(view)
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        trial_id = super().create_new_trial(study_id, template_trial)
+        self._stale(study_id)
+        return trial_id
+
+    def set_trial_state_values(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
+    ) -> bool:
+        try:
+            return super().set_trial_state_values(trial_id, state, values)
+        finally:  # also when another worker had settled the trial already
+            known = self._trial_id_to_study_id_and_number.get(trial_id)
+            if known is not None:
+                self._stale(known[0])
 
 
 def masked(url: str) -> str:
@@ -318,7 +398,7 @@ def load_existing(storage: RDBStorage, name: str, **kwargs: Any) -> optuna.Study
     try:
         return optuna.load_study(study_name=name, storage=storage, **kwargs)
     except KeyError as e:
-        known = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+        known = [s.study_name for s in storage.get_all_studies()]
         listing = ", ".join(known) if known else "none yet"
         raise StorageError(
             f"no study named {name!r} in {masked(storage.url)} (studies: {listing}); "

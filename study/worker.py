@@ -181,8 +181,12 @@ def _taken_over(study: optuna.Study, number: int | None) -> bool:
     return study.get_trials(deepcopy=False)[number].state == TrialState.FAIL
 
 
-def work(cfg: Config) -> int:
-    """Run trials until the global budget is spent; returns the process exit code."""
+def work(cfg: Config, run_trial: Callable[[optuna.Trial, TrialContext], float] = objective) -> int:
+    """Run trials until the global budget is spent; returns the process exit code.
+
+    ``run_trial`` is what one trial does: the training objective (benchmarks pass a zero-cost
+    one to measure everything around it).
+    """
     stop = threading.Event()
     _install_signal_handlers(stop)
     tracked = tracking.callbacks(cfg.tracking, cfg.study.metric)  # MLflow, if configured
@@ -201,7 +205,7 @@ def work(cfg: Config) -> int:
         while not (failures.gave_up or stop.is_set()):
             try:
                 study.optimize(
-                    lambda trial: objective(trial, ctx),
+                    lambda trial: run_trial(trial, ctx),
                     catch=(Exception,),  # a bad trial is marked failed; the worker goes on
                     callbacks=[failures, keep_best, after_trial, *tracked],
                     gc_after_trial=False,

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import optuna
 import pytest
 import sqlalchemy as sa
 from conftest import Project
+from optuna.search_space.group_decomposed import _GroupDecomposedSearchSpace
+from optuna.trial import TrialState
 
 from study._retry import Outage
 from study.errors import StorageError
-from study.storage import BudgetExhausted, StorageConfig, open_storage
+from study.samplers import TPEConfig, build_sampler
+from study.storage import BudgetExhausted, StorageConfig, TrialCache, open_storage
 
 # These tests drive the storage with ask/tell, where Optuna notes that heartbeats are idle.
 pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
@@ -75,3 +79,51 @@ def test_a_database_gone_longer_than_the_retry_window_is_one_line() -> None:
     nowhere = sa.create_engine("postgresql+psycopg2://study@127.0.0.1:1/test")  # nothing listens
     with pytest.raises(StorageError, match="unreachable for 1 s.*storage.retry_seconds"):
         Outage(seconds=1.0).call(nowhere.connect)
+
+
+def test_trial_cache_sees_its_own_changes_at_once_and_others_after_sync(
+    pg_url: str, study_name: str
+) -> None:
+    """A worker's view of the study (what its sampler and pruner read): its own trials at once,
+    another worker's once the view is older than storage.sync_seconds."""
+    mine = TrialCache(open_storage(StorageConfig(kind="postgres", url=pg_url)), sync_seconds=2)
+    study = optuna.create_study(study_name=study_name, storage=mine)
+    other = optuna.load_study(
+        study_name=study_name, storage=open_storage(StorageConfig(kind="postgres", url=pg_url))
+    )
+    study.tell(study.ask(), 1.0)
+    done = (TrialState.COMPLETE,)
+    assert [t.value for t in study.get_trials(states=done)] == [1.0]
+    other.tell(other.ask(), 2.0)  # another worker finishes a trial
+    assert [t.value for t in study.get_trials(states=done)] == [1.0]  # served from memory
+    time.sleep(2.1)
+    assert [t.value for t in study.get_trials(states=done)] == [1.0, 2.0]
+    trial = study.ask()
+    assert [(t.number, t.state) for t in study.get_trials()][-1] == (2, TrialState.RUNNING)
+    study.tell(trial, 0.5)
+    assert [t.value for t in study.get_trials(states=done)] == [1.0, 2.0, 0.5]  # by number
+
+
+def test_incremental_groups_match_optunas_decomposition(pg_url: str, study_name: str) -> None:
+    """TPE's group decomposition, fed each finished trial once, finds the same groups as
+    Optuna's, which merges every trial again each time; and a new trial still regroups."""
+    storage = open_storage(StorageConfig(kind="postgres", url=pg_url))
+    study = optuna.create_study(study_name=study_name, storage=storage)
+    ours = build_sampler(TPEConfig(), seed=0)._group_decomposed_search_space  # type: ignore[attr-defined]
+    for i in range(12):
+        trial = study.ask()
+        layers = trial.suggest_int("layers", 1, 3)
+        if layers > 1:
+            trial.suggest_float("dropout", 0.0, 0.5)
+        if i == 11:
+            trial.suggest_categorical("cell", ["lstm", "gru"])  # a parameter never seen before
+        if i % 3:
+            study.tell(trial, float(i))
+        else:
+            study.tell(trial, state=TrialState.PRUNED)
+        theirs = _GroupDecomposedSearchSpace(include_pruned=True).calculate(study)
+        groups = ours.calculate(study)
+        assert sorted(map(sorted, groups.search_spaces)) == sorted(
+            map(sorted, theirs.search_spaces)
+        )
+    assert {"cell"} in map(set, groups.search_spaces)
