@@ -199,8 +199,9 @@ class TrialCache(_CachedStorage):
     whole history again. The sampler and the pruner call it about eight times per trial, so at
     thousands of trials this is much of a worker's time between trials (``bench/coordination.py``).
     Here a read within ``sync_seconds`` of the last one is served from memory, and each filtered,
-    sorted view is kept until the next read. This process's own trial changes (creation, a new
-    state) still reach the next call at once: they mark the view stale.
+    sorted view is kept until the next read. This process's own trial changes still reach the
+    next call at once: a new trial is in Optuna's cache already (only the views are dropped), a
+    new state makes the next call read.
     """
 
     def __init__(self, backend: RDBStorage, sync_seconds: float) -> None:
@@ -217,11 +218,15 @@ class TrialCache(_CachedStorage):
         super()._read_trials_from_remote_storage(study_id)
         with self._view_lock:
             self._read_at[study_id] = now
-            self._views = {k: v for k, v in self._views.items() if k[0] != study_id}
+        self._drop_views(study_id)
 
     def _stale(self, study_id: int) -> None:
         with self._view_lock:
             self._read_at.pop(study_id, None)
+
+    def _drop_views(self, study_id: int) -> None:
+        with self._view_lock:
+            self._views = {k: v for k, v in self._views.items() if k[0] != study_id}
 
     def get_all_trials(
         self,
@@ -247,7 +252,7 @@ class TrialCache(_CachedStorage):
 
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
         trial_id = super().create_new_trial(study_id, template_trial)
-        self._stale(study_id)
+        self._drop_views(study_id)  # Optuna's cache holds the new trial already: no read needed
         return trial_id
 
     def set_trial_state_values(

@@ -9,12 +9,10 @@ import optuna
 import pytest
 import sqlalchemy as sa
 from conftest import Project
-from optuna.search_space.group_decomposed import _GroupDecomposedSearchSpace
 from optuna.trial import TrialState
 
 from study._retry import Outage
 from study.errors import StorageError
-from study.samplers import TPEConfig, build_sampler
 from study.storage import BudgetExhausted, StorageConfig, TrialCache, open_storage
 
 # These tests drive the storage with ask/tell, where Optuna notes that heartbeats are idle.
@@ -102,28 +100,3 @@ def test_trial_cache_sees_its_own_changes_at_once_and_others_after_sync(
     assert [(t.number, t.state) for t in study.get_trials()][-1] == (2, TrialState.RUNNING)
     study.tell(trial, 0.5)
     assert [t.value for t in study.get_trials(states=done)] == [1.0, 2.0, 0.5]  # by number
-
-
-def test_incremental_groups_match_optunas_decomposition(pg_url: str, study_name: str) -> None:
-    """TPE's group decomposition, fed each finished trial once, finds the same groups as
-    Optuna's, which merges every trial again each time; and a new trial still regroups."""
-    storage = open_storage(StorageConfig(kind="postgres", url=pg_url))
-    study = optuna.create_study(study_name=study_name, storage=storage)
-    ours = build_sampler(TPEConfig(), seed=0)._group_decomposed_search_space  # type: ignore[attr-defined]
-    for i in range(12):
-        trial = study.ask()
-        layers = trial.suggest_int("layers", 1, 3)
-        if layers > 1:
-            trial.suggest_float("dropout", 0.0, 0.5)
-        if i == 11:
-            trial.suggest_categorical("cell", ["lstm", "gru"])  # a parameter never seen before
-        if i % 3:
-            study.tell(trial, float(i))
-        else:
-            study.tell(trial, state=TrialState.PRUNED)
-        theirs = _GroupDecomposedSearchSpace(include_pruned=True).calculate(study)
-        groups = ours.calculate(study)
-        assert sorted(map(sorted, groups.search_spaces)) == sorted(
-            map(sorted, theirs.search_spaces)
-        )
-    assert {"cell"} in map(set, groups.search_spaces)
