@@ -5,8 +5,9 @@ real ``study-worker`` on its own study: TPE + Hyperband against random search wi
 for each seed. The trials run one at a time (one worker), so trial numbers are the order of
 work. Once a study's best validation accuracy reaches the target, the worker is stopped (a warm
 stop, SIGTERM) and the epochs trained up to and including that trial are counted (every epoch of
-every trial, pruned ones included). A study that never reaches the target within ``--trials``
-counts its epochs as a lower bound (shown with ``≥``). Two studies run at a time.
+every trial, pruned ones included; the table shows how many were pruned). A study that never
+reaches the target within ``--trials`` counts its epochs as a lower bound (shown with ``≥``).
+Two studies run at a time.
 
     python bench/pruning.py [--seeds 0 1 2] [--target 0.98] [--trials 30] [--write]
 """
@@ -43,6 +44,7 @@ CONTENDERS = {
 class Outcome:
     epochs: int
     trials: int
+    pruned: int
     reached: bool
     best: float
 
@@ -104,6 +106,7 @@ def run_one(overrides: list[str], seed: int, target: float, trials: int, url: st
     return Outcome(
         epochs=sum(r[3] for r in counted),
         trials=len(counted),
+        pruned=sum(r[1] == "PRUNED" for r in counted),
         reached=hit is not None,
         best=max(values, default=float("nan")),
     )
@@ -140,7 +143,7 @@ def main() -> int:
         print(f"{c:20s} seed {s}: {o}")
 
     def cell(o: Outcome) -> str:
-        return f"{'' if o.reached else '≥ '}{o.epochs} ({o.trials} trials)"
+        return f"{'' if o.reached else '≥ '}{o.epochs} ({o.trials} trials, {o.pruned} pruned)"
 
     names = list(CONTENDERS)
     rows = [
