@@ -2,21 +2,20 @@
 
 On the default data (JapaneseVowels) and the default search space, each contender runs as a
 real ``study-worker`` on its own study: TPE + Hyperband against random search without pruning,
-for each seed. The trials run one at a time (one worker), so trial numbers are the order of
-work. Once a study's best validation accuracy reaches the target, the worker is stopped (a warm
-stop, SIGTERM) and the epochs trained up to and including that trial are counted (every epoch of
-every trial, pruned ones included; the table shows how many were pruned). A study that never
-reaches the target within ``--trials`` counts its epochs as a lower bound (shown with ``≥``).
-Two studies run at a time.
+for each seed. Every study runs the same number of trials (``--trials``), one at a time (one
+worker), so trial numbers are the order of work. For each target accuracy the epochs trained up
+to and including the first completed trial that reached it are counted (every epoch of every
+trial, pruned ones included); one history answers every target. A study that never reaches a
+target within ``--trials`` counts all its epochs as a lower bound (shown with ``≥``). Two
+studies run at a time; the count is of epochs, so the machine's load does not change it.
 
-    python bench/pruning.py [--seeds 0 1 2] [--target 0.98] [--trials 30] [--write]
+    python bench/pruning.py [--seeds 0 1 2] [--targets 0.98 1.0] [--trials 60] [--write]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -41,22 +40,49 @@ CONTENDERS = {
 
 
 @dataclass
-class Outcome:
-    epochs: int
-    trials: int
-    pruned: int
-    reached: bool
-    best: float
+class History:
+    """One study's trials in the order they ran: (state, value, epochs trained)."""
+
+    rows: list[tuple[str, float | None, int]]
+
+    def to_reach(self, target: float) -> tuple[int, int, int, bool]:
+        """Epochs, trials and pruned trials until a completed trial reached ``target``
+        (all of them, and False, when none did)."""
+        epochs = pruned = 0
+        for i, (state, value, k) in enumerate(self.rows):
+            epochs += k
+            pruned += state == "PRUNED"
+            if state == "COMPLETE" and value is not None and value >= target - 1e-9:
+                return epochs, i + 1, pruned, True
+        return epochs, len(self.rows), pruned, False
+
+    @property
+    def epochs_per_trial(self) -> float:
+        return sum(r[2] for r in self.rows) / max(len(self.rows), 1)
 
 
-def _progress(engine: sa.Engine, name: str) -> list[tuple[int, str, float | None, int]]:
-    """(number, state, value, epochs reported) of every trial, by number."""
+def run_one(overrides: list[str], seed: int, trials: int, url: str) -> History:
+    name = f"bench-pruning-{uuid.uuid4().hex[:8]}"
+    exe = Path(sys.executable).with_name("study-worker")
+    argv = [
+        str(exe), "storage=postgres", f"storage.url={url}", f"study.name={name}",
+        f"seed={seed}", f"n_trials={trials}", "study.metric=val_accuracy", "device=cpu",
+        "worker.threads=1", *overrides,
+    ]  # fmt: skip
+    with tempfile.TemporaryDirectory() as scratch:  # the models and checkpoints go there
+        done = subprocess.run(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=scratch, check=False,
+        )  # fmt: skip
+    if done.returncode:
+        raise SystemExit(f"study-worker exited with {done.returncode}: {done.stderr[-2000:]}")
+    engine = sa.create_engine(url)
     with engine.connect() as conn:
-        return [
-            (int(n), str(state), None if v is None else float(v), int(k))
-            for n, state, v, k in conn.execute(
+        rows = [
+            (str(state), None if v is None else float(v), int(k))
+            for state, v, k in conn.execute(
                 sa.text(
-                    "SELECT t.number, t.state, v.value, "
+                    "SELECT t.state, v.value, "
                     "(SELECT count(*) FROM trial_intermediate_values i "
                     " WHERE i.trial_id = t.trial_id) "
                     "FROM trials t JOIN studies s USING (study_id) "
@@ -66,105 +92,77 @@ def _progress(engine: sa.Engine, name: str) -> list[tuple[int, str, float | None
                 {"n": name},
             )
         ]
-
-
-def _reached(rows: list[tuple[int, str, float | None, int]], target: float) -> int | None:
-    for number, state, value, _ in rows:
-        if state == "COMPLETE" and value is not None and value >= target:
-            return number
-    return None
-
-
-def run_one(overrides: list[str], seed: int, target: float, trials: int, url: str) -> Outcome:
-    name = f"bench-pruning-{uuid.uuid4().hex[:8]}"
-    exe = Path(sys.executable).with_name("study-worker")
-    argv = [
-        str(exe), "storage=postgres", f"storage.url={url}", f"study.name={name}",
-        f"seed={seed}", f"n_trials={trials}", "study.metric=val_accuracy", "device=cpu",
-        "worker.threads=1", *overrides,
-    ]  # fmt: skip
-    engine = sa.create_engine(url)
-    scratch = tempfile.TemporaryDirectory()  # the models and checkpoints go there
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=scratch.name,
-    )  # fmt: skip
-    hit = None
-    while proc.poll() is None:
-        time.sleep(1)
-        hit = _reached(_progress(engine, name), target)
-        if hit is not None:
-            proc.send_signal(signal.SIGTERM)  # warm stop: the running trial ends its epoch
-            proc.wait()
-    rows = _progress(engine, name)
     engine.dispose()
-    scratch.cleanup()
     optuna.delete_study(study_name=name, storage=url)
-    hit = _reached(rows, target)
-    counted = [r for r in rows if hit is None or r[0] <= hit]
-    values = [r[2] for r in rows if r[1] == "COMPLETE" and r[2] is not None]
-    return Outcome(
-        epochs=sum(r[3] for r in counted),
-        trials=len(counted),
-        pruned=sum(r[1] == "PRUNED" for r in counted),
-        reached=hit is not None,
-        best=max(values, default=float("nan")),
-    )
+    return History(rows)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--target", type=float, default=0.98)
-    parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument("--targets", type=float, nargs="+", default=[0.98, 1.0])
+    parser.add_argument("--trials", type=int, default=60)
     parser.add_argument("--max-epochs", type=int, default=40)
     parser.add_argument("--url", default=URL)
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     jobs = [(c, s) for s in args.seeds for c in CONTENDERS]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        outcomes = dict(
-            zip(
-                jobs,
-                pool.map(
-                    lambda job: run_one(
-                        [*CONTENDERS[job[0]], f"max_epochs={args.max_epochs}"],
-                        job[1],
-                        args.target,
-                        args.trials,
-                        args.url,
-                    ),  # fmt: skip
-                    jobs,
-                ),
-                strict=True,
-            )
-        )
-    for (c, s), o in outcomes.items():
-        print(f"{c:20s} seed {s}: {o}")
 
-    def cell(o: Outcome) -> str:
-        return f"{'' if o.reached else '≥ '}{o.epochs} ({o.trials} trials, {o.pruned} pruned)"
+    def run(job: tuple[str, int]) -> History:
+        overrides = [*CONTENDERS[job[0]], f"max_epochs={args.max_epochs}"]
+        return run_one(overrides, job[1], args.trials, args.url)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = dict(zip(jobs, pool.map(run, jobs), strict=True))
+    for (c, s), h in runs.items():
+        print(f"{c:20s} seed {s}: {h.rows}")
 
     names = list(CONTENDERS)
     rows = [
-        f"| seed | {names[0]}: epochs | {names[1]}: epochs | ratio |",
-        "|---|---|---|---|",
+        f"| target | seed | {names[0]}: epochs | {names[1]}: epochs | ratio |",
+        "|---|---|---|---|---|",
     ]
-    for s in args.seeds:
-        a, b = outcomes[(names[0], s)], outcomes[(names[1], s)]
-        rows.append(f"| {s} | {cell(a)} | {cell(b)} | {b.epochs / a.epochs:.1f}× |")
-    med = [statistics.median(outcomes[(n, s)].epochs for s in args.seeds) for n in names]
-    ratio = med[1] / med[0]
-    rows.append(f"| median | {med[0]:.0f} | {med[1]:.0f} | **{ratio:.1f}×** (goal ≥ 3×) |")
+
+    def cell(h: History, target: float) -> str:
+        epochs, trials, pruned, reached = h.to_reach(target)
+        return f"{'' if reached else '≥ '}{epochs} ({trials} trials, {pruned} pruned)"
+
+    def ratio(ours: History, other: History, target: float) -> str:
+        (a, *_, a_reached), (b, *_, b_reached) = ours.to_reach(target), other.to_reach(target)
+        if not (a_reached or b_reached):
+            return "neither reached it"
+        bound = "" if a_reached and b_reached else "≥ " if a_reached else "≤ "
+        return f"{bound}{b / a:.1f}×"
+
+    for target in args.targets:
+        for s in args.seeds:
+            rows.append(
+                f"| {target} | {s} | {cell(runs[(names[0], s)], target)} "
+                f"| {cell(runs[(names[1], s)], target)} "
+                f"| {ratio(runs[(names[0], s)], runs[(names[1], s)], target)} |"
+            )
+        med = [
+            statistics.median(runs[(n, s)].to_reach(target)[0] for s in args.seeds) for n in names
+        ]
+        rows.append(
+            f"| {target} | median | {med[0]:.0f} | {med[1]:.0f} "
+            f"| **{med[1] / med[0]:.1f}×** (goal ≥ 3×) |"
+        )
+    per_trial = [statistics.mean(runs[(n, s)].epochs_per_trial for s in args.seeds) for n in names]
+    rows.append(
+        f"| epochs per trial | all | {per_trial[0]:.1f} | {per_trial[1]:.1f} "
+        f"| {per_trial[1] / per_trial[0]:.1f}× |"
+    )
     table = "\n".join(rows)
     print(table)
     if args.write:
         write_block(
             "pruning",
-            f"`python bench/pruning.py --seeds {' '.join(map(str, args.seeds))} --target "
-            f"{args.target} --trials {args.trials} --max-epochs {args.max_epochs} --write` "
-            f"({time.strftime('%Y-%m-%d')}; target: best validation accuracy ≥ {args.target}, "
-            f"{os.cpu_count()} cores, one worker per study, two studies at a time):\n\n{table}",
+            f"`python bench/pruning.py --seeds {' '.join(map(str, args.seeds))} --targets "
+            f"{' '.join(map(str, args.targets))} --trials {args.trials} --max-epochs "
+            f"{args.max_epochs} --write` ({time.strftime('%Y-%m-%d')}; target: best validation "
+            f"accuracy, {args.trials} trials per study, {os.cpu_count()} cores, one worker per "
+            f"study, two studies at a time):\n\n{table}",
         )
     return 0
 
