@@ -6,15 +6,24 @@ for each seed. Every study runs the same number of trials (``--trials``), one at
 worker), so trial numbers are the order of work. For each target accuracy the epochs trained up
 to and including the first completed trial that reached it are counted (every epoch of every
 trial, pruned ones included); one history answers every target. A study that never reaches a
-target within ``--trials`` counts all its epochs as a lower bound (shown with ``≥``). Two
-studies run at a time; the count is of epochs, so the machine's load does not change it.
+target within ``--trials`` counts all its epochs as a lower bound (shown with ``≥``). Over all
+seeds' whole budgets, the epochs trained per trial that reached a target estimate what one
+success costs, steadier than the first successes of a few seeds. Two studies run at a time; the
+count is of epochs, so the machine's load does not change it.
 
-    python bench/pruning.py [--seeds 0 1 2] [--targets 0.98 1.0] [--trials 60] [--write]
+A seed labels a repeat; it does not fix the draws (a worker seeds its sampler from ``seed``, its
+host and its process id). ``--save`` keeps every study's history as JSON; ``--load`` makes the
+tables from saved histories (several runs' seeds together) without training.
+
+    python bench/pruning.py [SETTING=VALUE ...] [--seeds 0 1 2] [--targets 0.98 1.0]
+                            [--trials 60] [--save FILE] [--write]
+    python bench/pruning.py --load A.json B.json [--targets ...] [--write]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -57,8 +66,14 @@ class History:
         return epochs, len(self.rows), pruned, False
 
     @property
-    def epochs_per_trial(self) -> float:
-        return sum(r[2] for r in self.rows) / max(len(self.rows), 1)
+    def epochs(self) -> int:
+        return sum(r[2] for r in self.rows)
+
+    def hits(self, target: float) -> int:
+        """Completed trials that reached ``target``."""
+        return sum(
+            s == "COMPLETE" and v is not None and v >= target - 1e-9 for s, v, _ in self.rows
+        )
 
 
 def run_one(overrides: list[str], seed: int, trials: int, url: str) -> History:
@@ -105,15 +120,30 @@ def main() -> int:
     parser.add_argument("--max-epochs", type=int, default=40)
     parser.add_argument("--url", default=URL)
     parser.add_argument("--write", action="store_true")
+    parser.add_argument("--save", help="write every study's history (JSON) to this file")
+    parser.add_argument("--load", nargs="+", help="no new runs: the tables of saved histories")
+    parser.add_argument(
+        "overrides", nargs="*", help="study settings for every study, before the options"
+    )
     args = parser.parse_args()
     jobs = [(c, s) for s in args.seeds for c in CONTENDERS]
 
     def run(job: tuple[str, int]) -> History:
-        overrides = [*CONTENDERS[job[0]], f"max_epochs={args.max_epochs}"]
+        overrides = [*args.overrides, *CONTENDERS[job[0]], f"max_epochs={args.max_epochs}"]
         return run_one(overrides, job[1], args.trials, args.url)
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        runs = dict(zip(jobs, pool.map(run, jobs), strict=True))
+    if args.load:  # earlier runs' histories, merged: the seeds are theirs
+        runs = {}
+        for path in args.load:
+            for key, rows in json.loads(Path(path).read_text()).items():
+                c, s = key.rsplit("|", 1)
+                runs[(c, int(s))] = History([(r[0], r[1], r[2]) for r in rows])
+        args.seeds = sorted({s for _, s in runs})
+    else:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            runs = dict(zip(jobs, pool.map(run, jobs), strict=True))
+    if args.save:
+        Path(args.save).write_text(json.dumps({f"{c}|{s}": h.rows for (c, s), h in runs.items()}))
     for (c, s), h in runs.items():
         print(f"{c:20s} seed {s}: {h.rows}")
 
@@ -148,21 +178,43 @@ def main() -> int:
             f"| {target} | median | {med[0]:.0f} | {med[1]:.0f} "
             f"| **{med[1] / med[0]:.1f}×** (goal ≥ 3×) |"
         )
-    per_trial = [statistics.mean(runs[(n, s)].epochs_per_trial for s in args.seeds) for n in names]
+        # Over every seed's whole budget: epochs trained per trial that reached the target, the
+        # expected cost of one success, steadier than the first success of a few seeds.
+        costs, cells = [], []
+        for n in names:
+            epochs = sum(runs[(n, s)].epochs for s in args.seeds)
+            hits = sum(runs[(n, s)].hits(target) for s in args.seeds)
+            costs.append(epochs / hits if hits else None)
+            cells.append(f"{epochs / hits:.0f} ({hits} trials)" if hits else f"none in {epochs}")
+        rows.append(
+            f"| {target} | all: epochs per trial that reached it | {cells[0]} | {cells[1]} | "
+            + (f"**{costs[1] / costs[0]:.1f}×** |" if costs[0] and costs[1] else "— |")
+        )
+    per_trial = [
+        sum(runs[(n, s)].epochs for s in args.seeds)
+        / sum(len(runs[(n, s)].rows) for s in args.seeds)
+        for n in names
+    ]
     rows.append(
-        f"| epochs per trial | all | {per_trial[0]:.1f} | {per_trial[1]:.1f} "
+        f"| — | all: epochs per trial | {per_trial[0]:.1f} | {per_trial[1]:.1f} "
         f"| {per_trial[1] / per_trial[0]:.1f}× |"
     )
     table = "\n".join(rows)
     print(table)
     if args.write:
+        source = (
+            f"--load {' '.join(args.load)}"
+            if args.load
+            else f"--seeds {' '.join(map(str, args.seeds))} --trials {args.trials} "
+            f"--max-epochs {args.max_epochs}"
+        )
+        trials = max(len(h.rows) for h in runs.values())
         write_block(
             "pruning",
-            f"`python bench/pruning.py --seeds {' '.join(map(str, args.seeds))} --targets "
-            f"{' '.join(map(str, args.targets))} --trials {args.trials} --max-epochs "
-            f"{args.max_epochs} --write` ({time.strftime('%Y-%m-%d')}; target: best validation "
-            f"accuracy, {args.trials} trials per study, {os.cpu_count()} cores, one worker per "
-            f"study, two studies at a time):\n\n{table}",
+            f"`python bench/pruning.py {source} --targets {' '.join(map(str, args.targets))} "
+            f"--write` ({time.strftime('%Y-%m-%d')}; target: best validation accuracy, "
+            f"{trials} trials per study, seeds {', '.join(map(str, args.seeds))}, "
+            f"{os.cpu_count()} cores, one worker per study, two studies at a time):\n\n{table}",
         )
     return 0
 
