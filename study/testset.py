@@ -20,6 +20,7 @@ from study import protocol
 from study.artifacts import build_store, describe, read_model, write_model
 from study.config import Config
 from study.data import SequenceData, load_data
+from study.devices import pick_device
 from study.errors import StudyError
 from study.models import architecture, build_model
 from study.storage import BudgetedRDBStorage, best_trial, study_lock
@@ -58,11 +59,11 @@ def _retrain(
     best: optuna.trial.FrozenTrial,
     data: SequenceData,
     params: dict[str, Any],
+    device: torch.device,
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The best configuration trained again on the whole training split; the model is kept on
     the study as its final model (an artifact, like the trials' models)."""
     epochs = protocol.final_epochs(best.user_attrs["curve"], cfg.study.metric, cfg.study.direction)
-    device = torch.device("cuda" if torch.cuda.is_available() and cfg.device != "cpu" else "cpu")
     model, summary = protocol.retrain(
         cfg.model, data, params, epochs, protocol.n_folds(cfg.protocol), cfg.seed, device
     )
@@ -74,6 +75,8 @@ def _retrain(
 
 def test_score(cfg: Config, storage: BudgetedRDBStorage) -> dict[str, Any]:
     """The best trial's test score: stored on the study, computed only if not stored yet."""
+    # Retraining runs where the workers would (refused up front: device=cuda without CUDA).
+    device = pick_device(cfg.device) if protocol.retrains(cfg.protocol) else torch.device("cpu")
     study = optuna.load_study(study_name=cfg.study.name, storage=storage)
     with study_lock(storage, study._study_id):
         best = best_trial(study)
@@ -85,7 +88,7 @@ def test_score(cfg: Config, storage: BudgetedRDBStorage) -> dict[str, Any]:
         data = load_data(cfg.data).for_trial(params)
         retrained: dict[str, Any] = {}
         if protocol.retrains(cfg.protocol):
-            model, retrained = _retrain(cfg, study, best, data, params)
+            model, retrained = _retrain(cfg, study, best, data, params, device)
         else:
             model = _load_model(cfg, best, data)
         scores = evaluate(model, data, data.test)

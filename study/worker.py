@@ -26,7 +26,8 @@ from optuna.trial import FrozenTrial, TrialState
 from study import tracking, warm_start
 from study.artifacts import KeepBestModel, build_store
 from study.config import Config
-from study.errors import ConfigError, StudyError
+from study.devices import pick_device
+from study.errors import StudyError
 from study.objective import StopRequested, TrialContext, objective
 from study.pruners import build_pruner
 from study.samplers import build_sampler, is_grid
@@ -40,14 +41,6 @@ from study.storage import (
 )
 
 log = logging.getLogger(__name__)
-
-
-def pick_device(choice: str) -> torch.device:
-    if choice == "cpu" or (choice == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise ConfigError("device=cuda but no CUDA device is visible; use device=auto or cpu")
-    return torch.device("cuda")
 
 
 def worker_id(cfg: Config) -> str:

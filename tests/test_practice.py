@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
+import torch
 from conftest import TINY, Project
 from optuna.trial import TrialState
 
@@ -142,6 +143,11 @@ def test_tuning_on_a_fraction_then_retraining_on_the_whole_training_split(
     ran = project.run("study-worker", "n_trials=2", *args)
     assert ran.code == 0, ran.err
     data = load_checked_data(load_config([]))
+    if not torch.cuda.is_available():  # retraining follows `device` as the workers do
+        refused = project.run("study test", *args, "device=cuda")
+        assert refused.code == 2 and refused.err.strip().splitlines() == [
+            "error: device=cuda but no CUDA device is visible; use device=auto or cpu"
+        ], refused.err
     result = project.run("study test", *args)
     assert result.code == 0, result.err
     retrained = result.json()["retrained"]
