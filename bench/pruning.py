@@ -48,6 +48,11 @@ CONTENDERS = {
 }
 
 
+def _reached(state: str, value: float | None, target: float) -> bool:
+    """A completed trial whose value (its best validation accuracy) is at least ``target``."""
+    return state == "COMPLETE" and value is not None and value >= target - 1e-9
+
+
 @dataclass
 class History:
     """One study's trials in the order they ran: (state, value, epochs trained)."""
@@ -61,7 +66,7 @@ class History:
         for i, (state, value, k) in enumerate(self.rows):
             epochs += k
             pruned += state == "PRUNED"
-            if state == "COMPLETE" and value is not None and value >= target - 1e-9:
+            if _reached(state, value, target):
                 return epochs, i + 1, pruned, True
         return epochs, len(self.rows), pruned, False
 
@@ -71,9 +76,7 @@ class History:
 
     def hits(self, target: float) -> int:
         """Completed trials that reached ``target``."""
-        return sum(
-            s == "COMPLETE" and v is not None and v >= target - 1e-9 for s, v, _ in self.rows
-        )
+        return sum(_reached(s, v, target) for s, v, _ in self.rows)
 
 
 def run_one(overrides: list[str], seed: int, trials: int, url: str) -> History:
@@ -112,41 +115,9 @@ def run_one(overrides: list[str], seed: int, trials: int, url: str) -> History:
     return History(rows)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--targets", type=float, nargs="+", default=[0.98, 1.0])
-    parser.add_argument("--trials", type=int, default=60)
-    parser.add_argument("--max-epochs", type=int, default=40)
-    parser.add_argument("--url", default=URL)
-    parser.add_argument("--write", action="store_true")
-    parser.add_argument("--save", help="write every study's history (JSON) to this file")
-    parser.add_argument("--load", nargs="+", help="no new runs: the tables of saved histories")
-    parser.add_argument(
-        "overrides", nargs="*", help="study settings for every study, before the options"
-    )
-    args = parser.parse_args()
-    jobs = [(c, s) for s in args.seeds for c in CONTENDERS]
-
-    def run(job: tuple[str, int]) -> History:
-        overrides = [*args.overrides, *CONTENDERS[job[0]], f"max_epochs={args.max_epochs}"]
-        return run_one(overrides, job[1], args.trials, args.url)
-
-    if args.load:  # earlier runs' histories, merged: the seeds are theirs
-        runs = {}
-        for path in args.load:
-            for key, rows in json.loads(Path(path).read_text()).items():
-                c, s = key.rsplit("|", 1)
-                runs[(c, int(s))] = History([(r[0], r[1], r[2]) for r in rows])
-        args.seeds = sorted({s for _, s in runs})
-    else:
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            runs = dict(zip(jobs, pool.map(run, jobs), strict=True))
-    if args.save:
-        Path(args.save).write_text(json.dumps({f"{c}|{s}": h.rows for (c, s), h in runs.items()}))
-    for (c, s), h in runs.items():
-        print(f"{c:20s} seed {s}: {h.rows}")
-
+def render(runs: dict[tuple[str, int], History], seeds: list[int], targets: list[float]) -> str:
+    """The table: per target, each seed's first success, their median, and epochs per success
+    over every seed's whole budget; last, the epochs per trial."""
     names = list(CONTENDERS)
     rows = [
         f"| target | seed | {names[0]}: epochs | {names[1]}: epochs | ratio |",
@@ -164,16 +135,14 @@ def main() -> int:
         bound = "" if a_reached and b_reached else "≥ " if a_reached else "≤ "
         return f"{bound}{b / a:.1f}×"
 
-    for target in args.targets:
-        for s in args.seeds:
+    for target in targets:
+        for s in seeds:
             rows.append(
                 f"| {target} | {s} | {cell(runs[(names[0], s)], target)} "
                 f"| {cell(runs[(names[1], s)], target)} "
                 f"| {ratio(runs[(names[0], s)], runs[(names[1], s)], target)} |"
             )
-        med = [
-            statistics.median(runs[(n, s)].to_reach(target)[0] for s in args.seeds) for n in names
-        ]
+        med = [statistics.median(runs[(n, s)].to_reach(target)[0] for s in seeds) for n in names]
         rows.append(
             f"| {target} | median | {med[0]:.0f} | {med[1]:.0f} "
             f"| **{med[1] / med[0]:.1f}×** (goal ≥ 3×) |"
@@ -182,8 +151,8 @@ def main() -> int:
         # expected cost of one success, steadier than the first success of a few seeds.
         costs, cells = [], []
         for n in names:
-            epochs = sum(runs[(n, s)].epochs for s in args.seeds)
-            hits = sum(runs[(n, s)].hits(target) for s in args.seeds)
+            epochs = sum(runs[(n, s)].epochs for s in seeds)
+            hits = sum(runs[(n, s)].hits(target) for s in seeds)
             costs.append(epochs / hits if hits else None)
             cells.append(f"{epochs / hits:.0f} ({hits} trials)" if hits else f"none in {epochs}")
         rows.append(
@@ -191,15 +160,52 @@ def main() -> int:
             + (f"**{costs[1] / costs[0]:.1f}×** |" if costs[0] and costs[1] else "— |")
         )
     per_trial = [
-        sum(runs[(n, s)].epochs for s in args.seeds)
-        / sum(len(runs[(n, s)].rows) for s in args.seeds)
+        sum(runs[(n, s)].epochs for s in seeds) / sum(len(runs[(n, s)].rows) for s in seeds)
         for n in names
     ]
     rows.append(
         f"| — | all: epochs per trial | {per_trial[0]:.1f} | {per_trial[1]:.1f} "
         f"| {per_trial[1] / per_trial[0]:.1f}× |"
     )
-    table = "\n".join(rows)
+    return "\n".join(rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--targets", type=float, nargs="+", default=[0.98, 1.0])
+    parser.add_argument("--trials", type=int, default=60)
+    parser.add_argument("--max-epochs", type=int, default=40)
+    parser.add_argument("--url", default=URL)
+    parser.add_argument("--write", action="store_true")
+    parser.add_argument("--save", help="write every study's history (JSON) to this file")
+    parser.add_argument("--load", nargs="+", help="no new runs: the tables of saved histories")
+    parser.add_argument(
+        "overrides", nargs="*", help="study settings for every study, before the options"
+    )
+    args = parser.parse_args()
+    if args.load:  # earlier runs' histories, merged: the seeds are theirs
+        runs = {}
+        for path in args.load:
+            for key, rows in json.loads(Path(path).read_text()).items():
+                c, s = key.rsplit("|", 1)
+                runs[(c, int(s))] = History([(r[0], r[1], r[2]) for r in rows])
+        args.seeds = sorted({s for _, s in runs})
+    else:
+        jobs = [(c, s) for s in args.seeds for c in CONTENDERS]
+
+        def run(job: tuple[str, int]) -> History:
+            overrides = [*args.overrides, *CONTENDERS[job[0]], f"max_epochs={args.max_epochs}"]
+            return run_one(overrides, job[1], args.trials, args.url)
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            runs = dict(zip(jobs, pool.map(run, jobs), strict=True))
+    if args.save:
+        Path(args.save).write_text(json.dumps({f"{c}|{s}": h.rows for (c, s), h in runs.items()}))
+    for (c, s), h in runs.items():
+        print(f"{c:20s} seed {s}: {h.rows}")
+
+    table = render(runs, args.seeds, args.targets)
     print(table)
     if args.write:
         source = (

@@ -76,7 +76,7 @@ def _retrain(
 def test_score(cfg: Config, storage: BudgetedRDBStorage) -> dict[str, Any]:
     """The best trial's test score: stored on the study, computed only if not stored yet."""
     # Retraining runs where the workers would (refused up front: device=cuda without CUDA).
-    device = pick_device(cfg.device) if protocol.retrains(cfg.protocol) else torch.device("cpu")
+    retrain_on = pick_device(cfg.device) if protocol.retrains(cfg.protocol) else None
     study = optuna.load_study(study_name=cfg.study.name, storage=storage)
     with study_lock(storage, study._study_id):
         best = best_trial(study)
@@ -87,8 +87,8 @@ def test_score(cfg: Config, storage: BudgetedRDBStorage) -> dict[str, Any]:
         params = best.user_attrs.get("params_all", best.params)
         data = load_data(cfg.data).for_trial(params)
         retrained: dict[str, Any] = {}
-        if protocol.retrains(cfg.protocol):
-            model, retrained = _retrain(cfg, study, best, data, params, device)
+        if retrain_on is not None:
+            model, retrained = _retrain(cfg, study, best, data, params, retrain_on)
         else:
             model = _load_model(cfg, best, data)
         scores = evaluate(model, data, data.test)
