@@ -7,7 +7,7 @@ median pruner with its warm-up cut to 2 steps so that 5 reports can be pruned):
 
 - ``plain``: ``optuna.load_study(storage=url)`` and ``study.optimize(n_trials=N / W)`` in each
   process, as the Optuna docs show for parallel workers;
-- ``ours``: ``study.worker.work`` — our storage (exact global budget, retries of dead trials,
+- ``ours``: ``study.loop.work`` — our storage (exact global budget, retries of dead trials,
   heartbeats, outage retries), the study's recorded settings, callbacks and drain — with the
   zero-cost objective in place of training.
 
@@ -76,7 +76,7 @@ def _run_worker(role: str, url: str, name: str, trials: int, workers: int, index
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     cfg = load_config(_overrides(url, name, trials, index))
     if role == "ours":
-        from study.worker import work
+        from study.loop import work
 
         sys.exit(work(cfg, lambda trial, ctx: zero_cost(trial, ctx.cfg.search_space)))
     from hydra.utils import instantiate

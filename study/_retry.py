@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import random
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 import sqlalchemy as sa
 
@@ -14,6 +15,9 @@ from study.errors import StorageError
 log = logging.getLogger(__name__)
 
 _TRANSIENT = (sa.exc.OperationalError, sa.exc.InterfaceError)
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def transient(e: BaseException | None) -> bool:
@@ -39,7 +43,7 @@ class Outage:
         self.seconds = seconds
         self.started: float | None = None
 
-    def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         delay = 0.5
         while True:
             try:

@@ -20,17 +20,18 @@ import contextlib
 import io
 import logging
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import optuna
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from optuna.artifacts import FileSystemArtifactStore, download_artifact, upload_artifact
-from optuna.artifacts._protocol import ArtifactStore
+from optuna.artifacts import download_artifact, upload_artifact
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
@@ -41,11 +42,41 @@ from study.storage import best_trial
 log = logging.getLogger(__name__)
 
 
+class ArtifactStore(Protocol):
+    """What every artifact store offers (Optuna's stores and :class:`AtomicFileSystemStore`):
+    read, write and remove one artifact by id; a missing one raises ``ArtifactNotFound``."""
+
+    def open_reader(self, artifact_id: str) -> BinaryIO: ...
+
+    def write(self, artifact_id: str, content_body: BinaryIO) -> None: ...
+
+    def remove(self, artifact_id: str) -> None: ...
+
+
+class ArtifactOptions(Protocol):
+    """An ``artifacts=`` option: which store to build, how to check it, how to name a file."""
+
+    _target_: str
+
+    def validate(self) -> None:
+        """Refuse what cannot work, before anything is created."""
+
+    def describe(self, artifact_id: str) -> str:
+        """Where an artifact lives, as a person would look for it."""
+        ...
+
+
 @dataclass
 class FileSystemArtifacts:
-    _target_: str = "study.artifacts.AtomicFileSystemArtifactStore"
+    _target_: str = "study.artifacts.AtomicFileSystemStore"
     #: A directory every worker of the study sees (a shared file system across machines).
     base_path: str = ".study/artifacts"
+
+    def validate(self) -> None:
+        pass
+
+    def describe(self, artifact_id: str) -> str:
+        return str(Path(self.base_path) / artifact_id)
 
 
 @dataclass
@@ -54,19 +85,19 @@ class S3Artifacts:
     #: The endpoint and credentials come from boto3's usual settings (AWS_ENDPOINT_URL, ...).
     bucket_name: str = ""
 
+    def validate(self) -> None:
+        if not self.bucket_name:
+            raise ConfigError(
+                "artifacts.bucket_name is empty; export STUDY_S3_BUCKET=<bucket> "
+                "(and AWS_ENDPOINT_URL for a non-AWS server) or pass artifacts.bucket_name=..."
+            )
 
-def validate(cfg: Any) -> None:
-    if isinstance(cfg, S3Artifacts) and not cfg.bucket_name:
-        raise ConfigError(
-            "artifacts.bucket_name is empty; export STUDY_S3_BUCKET=<bucket> "
-            "(and AWS_ENDPOINT_URL for a non-AWS server) or pass artifacts.bucket_name=..."
-        )
+    def describe(self, artifact_id: str) -> str:
+        return f"s3://{self.bucket_name}/{artifact_id}"
 
 
-def build_store(cfg: Any) -> ArtifactStore:
-    """Instantiate the configured store (creating a local directory when needed)."""
-    if isinstance(cfg, FileSystemArtifacts):
-        Path(cfg.base_path).mkdir(parents=True, exist_ok=True)
+def build_store(cfg: ArtifactOptions) -> ArtifactStore:
+    """Instantiate the configured store."""
     try:
         store: ArtifactStore = instantiate(cfg)
     except InstantiationException as e:
@@ -76,14 +107,7 @@ def build_store(cfg: Any) -> ArtifactStore:
     return store
 
 
-def describe(cfg: Any, artifact_id: str) -> str:
-    """Where an artifact lives, as a person would look for it."""
-    if isinstance(cfg, S3Artifacts):
-        return f"s3://{cfg.bucket_name}/{artifact_id}"
-    return str(Path(cfg.base_path) / artifact_id)
-
-
-def read_model(cfg: Any, artifact_id: str) -> dict[str, Any]:
+def read_model(cfg: ArtifactOptions, artifact_id: str) -> dict[str, Any]:
     """A saved model (``state_dict``, ``arch``, ``dims``) from the store, loaded with
     ``weights_only=True``; raises what the store or torch raised, for the caller to explain."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,25 +137,49 @@ def write_model(
     return artifact_id
 
 
-class AtomicFileSystemArtifactStore(FileSystemArtifactStore):
-    """Optuna's file-system store, but a write replaces the file atomically.
+class AtomicFileSystemStore:
+    """A directory as an artifact store (the layout of Optuna's ``FileSystemArtifactStore``:
+    ``<base_path>/<artifact id>``), whose writes replace a file atomically.
 
     A worker killed mid-write must leave the previous checkpoint intact, never half a file.
     """
 
+    def __init__(self, base_path: str | Path) -> None:
+        self.base_path = Path(base_path)
+        self.base_path.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, artifact_id: str) -> Path:
+        path = self.base_path / artifact_id
+        root = os.path.abspath(self.base_path)
+        if os.path.isabs(artifact_id) or os.path.commonpath([root, os.path.abspath(path)]) != root:
+            raise ValueError(f"invalid artifact id: {artifact_id}")  # it would leave the store
+        return path
+
+    def open_reader(self, artifact_id: str) -> BinaryIO:
+        try:
+            return open(self._path(artifact_id), "rb")  # noqa: SIM115 - the caller closes it
+        except FileNotFoundError as e:
+            raise ArtifactNotFound(artifact_id) from e
+
     def write(self, artifact_id: str, content_body: BinaryIO) -> None:
-        target = self._get_filepath(artifact_id)
+        target = self._path(artifact_id)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(content_body.read())
+                shutil.copyfileobj(content_body, f)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    def remove(self, artifact_id: str) -> None:
+        try:
+            self._path(artifact_id).unlink()
+        except FileNotFoundError as e:
+            raise ArtifactNotFound(artifact_id) from e
 
 
 @dataclass
@@ -147,8 +195,13 @@ class TrainingState:
 
 def lineage(trial: optuna.Trial) -> int:
     """The number of the first trial of a retry chain (the trial itself when not a retry)."""
-    # Trial has no public system_attrs; the frozen copy does.
-    frozen = trial.storage.get_trial(trial._trial_id)
+    # A Trial has no public system attributes (where the retry records its origin); the stored
+    # copy, found through the storage's public lookups, has them.
+    storage = trial.storage
+    study_id = storage.get_study_id_from_name(trial.study.study_name)
+    frozen = storage.get_trial(
+        storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+    )
     root = RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
     return trial.number if root is None else root
 
@@ -227,10 +280,12 @@ class KeepBestModel:
     """After each completed trial, remove every final model but the best trial's.
 
     The models kept are listed in the study's ``models`` user attribute (trial number to
-    artifact id), so no trial needs to be loaded; a study lock serialises workers.
+    artifact id), so no trial needs to be loaded; the study's lock serialises workers.
     """
 
-    def __init__(self, store: ArtifactStore, lock: Any) -> None:
+    def __init__(
+        self, store: ArtifactStore, lock: Callable[[], contextlib.AbstractContextManager[Any]]
+    ) -> None:
         self.store = store
         self.lock = lock
 
@@ -238,7 +293,7 @@ class KeepBestModel:
         artifact = trial.user_attrs.get("model_artifact")
         if trial.state != TrialState.COMPLETE or artifact is None:
             return
-        with self.lock(study):
+        with self.lock():
             best = best_trial(study).number  # a warm start's copies have no model here
             models: dict[str, str] = dict(study.user_attrs.get("models", {}))
             models[str(trial.number)] = artifact

@@ -45,7 +45,7 @@ def run(command: Callable[[Config, list[str]], int], argv: list[str], worker: bo
         if show:
             print(_show(cfg))
             return 0
-        from study.worker import worker_id
+        from study.loop import worker_id
 
         _logging.setup(worker_id(cfg) if worker else None)
         return command(cfg, overrides)

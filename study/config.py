@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra import compose, initialize_config_module
 from hydra.core.config_store import ConfigStore
@@ -76,13 +76,24 @@ class WorkerSettings:
     health_file: str = "${oc.env:STUDY_HEALTH_FILE,''}"
 
 
+# The groups with several schemas: OmegaConf validates each against the option's own dataclass
+# (so the field must say Any), while the code below the entry points sees the seam's Protocol.
+if TYPE_CHECKING:
+    from study.artifacts import ArtifactOptions as _ArtifactsField
+    from study.data import DataOptions as _DataField
+    from study.pruners import PrunerOptions as _PrunerField
+    from study.samplers import SamplerOptions as _SamplerField
+else:
+    _ArtifactsField = _DataField = _PrunerField = _SamplerField = Any
+
+
 @dataclass
 class Config:
     storage: StorageConfig = MISSING
-    sampler: Any = MISSING
-    pruner: Any = MISSING
+    sampler: _SamplerField = MISSING
+    pruner: _PrunerField = MISSING
     model: ModelConfig = MISSING
-    data: Any = MISSING
+    data: _DataField = MISSING
     search_space: space.SearchSpace = MISSING
     study: StudySettings = field(default_factory=StudySettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
@@ -94,7 +105,7 @@ class Config:
     report: ReportConfig = field(default_factory=ReportConfig)
     #: Log trials to MLflow too.
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
-    artifacts: Any = MISSING
+    artifacts: _ArtifactsField = MISSING
     #: A baseline and hand-tuned configurations, run before the automatic search.
     iterations: IterationsConfig = MISSING
     #: The global budget: trials over all workers, machines and restarts.
@@ -198,7 +209,7 @@ def validate(cfg: Config) -> None:
     _validate_iterations(cfg)
     tracking.validate(cfg.tracking)
     cfg.storage.validate()
-    artifacts.validate(cfg.artifacts)
+    cfg.artifacts.validate()
 
 
 def _validate_iterations(cfg: Config) -> None:

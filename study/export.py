@@ -14,7 +14,7 @@ from typing import Any
 import optuna
 import pandas as pd
 
-from study.storage import COPIED
+from study.rdb import COPIED
 
 #: User attributes worth a column of their own (the rest stay in the database).
 COLUMNS = (

@@ -24,7 +24,7 @@ import yaml
 
 from study import space
 from study.errors import ConfigError
-from study.storage import COPIED
+from study.rdb import COPIED
 
 log = logging.getLogger(__name__)
 

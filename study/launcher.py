@@ -16,7 +16,9 @@ import threading
 import time
 from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
+import optuna
 from rich import box
 from rich.console import Console, Group
 from rich.live import Live
@@ -26,6 +28,7 @@ from rich.table import Table
 from study import samplers, space, status, warm_start
 from study.config import Config
 from study.errors import ConfigError
+from study.rdb import BudgetedRDBStorage
 from study.setup import load_checked_data, prepare_study
 from study.storage import open_storage, trial_counts
 from study.testset import test_score
@@ -66,7 +69,7 @@ def _start(i: int, overrides: list[str], gpu: str | None, threads: int) -> subpr
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpu
-    cmd = [sys.executable, "-m", "workers.worker", *overrides, f"worker.index={i}"]
+    cmd = [sys.executable, "-m", "workers.study_worker", *overrides, f"worker.index={i}"]
     if gpu is None:
         cmd.append(f"worker.threads={threads}")
     return subprocess.Popen(
@@ -91,20 +94,32 @@ def launch(cfg: Config, overrides: list[str]) -> int:
     overrides = [o for o in overrides if not o.startswith(("worker.index=", "worker.threads="))]
     data = load_checked_data(cfg)  # bad data stops here, before a study exists
     storage = open_storage(cfg.storage)  # for embedded: keeps the server up while we run
-    warm = warm_start.resolve(cfg, storage, data)
-    study = prepare_study(cfg, storage, data, warm)
-    copied = study.user_attrs.get("warm_start", {}).get("copied", 0)
+    study = prepare_study(cfg, storage, data, warm_start.resolve(cfg, storage, data))
     device_gpus = [] if cfg.device == "cpu" else visible_gpus()
     plan = gpu_plan(cfg.workers, device_gpus, cfg.workers_per_gpu)
     threads = max(1, (os.cpu_count() or 1) // cfg.workers)
-    budget = _budget(cfg)
     console = Console(stderr=True)
     console.print(
         f"study {cfg.study.name}: {cfg.workers} worker(s) on "
-        f"{', '.join(f'GPU {g}' for g in plan if g) or 'CPU'}, budget {budget} trials",
+        f"{', '.join(f'GPU {g}' for g in plan if g) or 'CPU'}, budget {_budget(cfg)} trials",
         highlight=False,
     )
     procs = [_start(i, overrides, gpu, threads) for i, gpu in enumerate(plan)]
+    signals = _forward_signals(procs, console)
+    _watch(cfg, storage, study, procs, console)
+    codes = [p.returncode for p in procs]
+    if signals["n"]:
+        console.print("stopped; run the same command again to resume the study", highlight=False)
+        return 130
+    if any(codes):
+        console.print(f"worker exit codes: {codes}", highlight=False)
+    _score_and_show(cfg, storage)
+    return 1 if any(codes) else 0
+
+
+def _forward_signals(procs: list[subprocess.Popen[str]], console: Console) -> dict[str, int]:
+    """Forward each SIGINT/SIGTERM to the workers once: the first is a warm stop, the next cold.
+    Returns the count of signals received (it grows)."""
     signals = {"n": 0}
 
     def forward(signum: int, frame: FrameType | None) -> None:
@@ -117,21 +132,34 @@ def launch(cfg: Config, overrides: list[str]) -> int:
 
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
+    return signals
+
+
+def _watch(
+    cfg: Config,
+    storage: BudgetedRDBStorage,
+    study: optuna.Study,
+    procs: list[subprocess.Popen[str]],
+    console: Console,
+) -> None:
+    """Show the workers' lines and the live board until every worker has exited."""
     pumps = [
         threading.Thread(target=_pump, args=(i, p, console), daemon=True)
         for i, p in enumerate(procs)
     ]
     for t in pumps:
         t.start()
+    study_id = storage.get_study_id_from_name(cfg.study.name)
+    budget = _budget(cfg)
     progress = Progress(
         TextColumn("trials"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
     )
     task = progress.add_task("trials", total=budget)
-    board = Board(budget, copied)
+    board = Board(budget, study.user_attrs.get("warm_start", {}).get("copied", 0))
     with Live(console=console, refresh_per_second=2, transient=False) as live:
         while True:
             running = any(p.poll() is None for p in procs)
-            snap = _snapshot(storage, study)
+            snap = _snapshot(storage, study, study_id)
             progress.update(task, completed=board.done(snap))
             live.update(Group(progress, board.table(snap)))
             if not running:
@@ -139,12 +167,10 @@ def launch(cfg: Config, overrides: list[str]) -> int:
             time.sleep(1.0)
     for t in pumps:
         t.join(timeout=5)
-    codes = [p.returncode for p in procs]
-    if signals["n"]:
-        console.print("stopped; run the same command again to resume the study", highlight=False)
-        return 130
-    if any(codes):
-        console.print(f"worker exit codes: {codes}", highlight=False)
+
+
+def _score_and_show(cfg: Config, storage: BudgetedRDBStorage) -> None:
+    """The best trial, scored on the test split once (a stored score is reused)."""
     result = status.summary(storage, cfg.study.name, cfg.artifacts)
     if result["best"] is not None:
         test_score(cfg, storage)
@@ -152,11 +178,10 @@ def launch(cfg: Config, overrides: list[str]) -> int:
     print(status.best_line(result))
     if result["best"]:
         print(f"  params: {result['best']['params']}")
-    return 1 if any(codes) else 0
 
 
-def _snapshot(storage, study) -> dict:  # type: ignore[no-untyped-def]
-    counts = storage.outage.call(trial_counts, storage, study._study_id)
+def _snapshot(storage: BudgetedRDBStorage, study: optuna.Study, study_id: int) -> dict[str, Any]:
+    counts = storage.outage.call(trial_counts, storage, study_id)
     best = None
     with contextlib.suppress(ValueError):  # no completed trial yet
         best = study.best_value

@@ -16,7 +16,8 @@ from hydra.utils import instantiate
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-_CELLS: dict[str, type[nn.RNN] | type[nn.LSTM] | type[nn.GRU]] = {
+#: The recurrent cells a trial can pick (``search_space.cell``).
+CELLS: dict[str, type[nn.RNN] | type[nn.LSTM] | type[nn.GRU]] = {
     "rnn": nn.RNN,
     "lstm": nn.LSTM,
     "gru": nn.GRU,
@@ -34,8 +35,8 @@ ARCHITECTURE = (
     "pooling",
 )
 
-#: How the recurrent outputs become one vector: the last state of each direction, or the
-#: element-wise max or mean over the (unpadded) steps.
+#: How the recurrent outputs become one vector (``search_space.pooling``): the last state of each
+#: direction, or the element-wise max or mean over the (unpadded) steps.
 POOLINGS = ("last", "max", "mean")
 
 
@@ -83,7 +84,7 @@ class SequenceModel(nn.Module):
                 self.embedding.weight.data.copy_(pretrained)
             n_features = embedding_dim
         self.input_dropout = nn.Dropout(input_dropout)
-        self.rnn = _CELLS[cell](
+        self.rnn = CELLS[cell](
             n_features,
             hidden_size,
             num_layers=num_layers,
@@ -121,7 +122,7 @@ def architecture(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_model(
-    cfg: Any,
+    cfg: ModelConfig,
     dims: dict[str, int],
     params: dict[str, Any],
     pretrained: torch.Tensor | None = None,

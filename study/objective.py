@@ -2,6 +2,11 @@
 
 Train on the training split, score the validation split after every epoch, report to the
 pruner, keep the best epoch's weights. The test split is never touched here.
+
+A trial reads as its steps (:func:`objective`): start it, or resume it from its checkpoint;
+then, step after step, enter the step's fold, run an epoch, report it and maybe be pruned,
+checkpoint it and maybe stop; at the end, record the best epoch and keep its model. Steps and
+folds are :class:`study.protocol.Schedule`'s.
 """
 
 from __future__ import annotations
@@ -12,16 +17,15 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
 import torch
-from optuna.artifacts._protocol import ArtifactStore
 from optuna.exceptions import UpdateFinishedTrialError
 
 from study import protocol, space
-from study.artifacts import Checkpointer, TrainingState, lineage, write_model
+from study.artifacts import ArtifactStore, Checkpointer, TrainingState, lineage, write_model
 from study.config import METRICS, Config
 from study.data import SequenceData
 from study.models import architecture, build_model
@@ -60,6 +64,155 @@ class TrialContext:
     init_state: dict[str, torch.Tensor] | None = None
 
 
+def objective(trial: optuna.Trial, ctx: TrialContext) -> float:
+    run = _Run.start(trial, ctx)
+    try:
+        while run.state.next_epoch < run.schedule.steps:
+            run.enter_fold()
+            row = run.epoch()
+            _report_or_prune(trial, run, row)
+            run.checkpoint()
+            if ctx.stop.is_set():
+                raise StopRequested  # the checkpoint stays for whoever resumes the trial
+    except (optuna.TrialPruned, KeyboardInterrupt, UpdateFinishedTrialError):
+        raise  # UpdateFinished: another worker took the trial over; its retry needs the checkpoint
+    except Exception as e:
+        trial.set_user_attr("fail_reason", f"{type(e).__name__}: {e}"[:1000])
+        run.ckpt.remove()
+        if isinstance(e, torch.cuda.OutOfMemoryError):
+            torch.cuda.empty_cache()  # leave the memory to the next trial
+        raise
+    return _finish(trial, run)
+
+
+@dataclass
+class _Run:
+    """One trial under way: its parameters and data, the model of the current fold, where
+    training stands (what the checkpoint holds)."""
+
+    trial: optuna.Trial
+    ctx: TrialContext
+    params: dict[str, Any]
+    data: SequenceData
+    schedule: protocol.Schedule
+    ckpt: Checkpointer
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    shuffle: torch.Generator
+    state: TrainingState = field(default_factory=TrainingState)
+    #: The fold being trained and the data it trains and validates on (None before the first).
+    fold: int | None = None
+    fold_data: SequenceData | None = None
+
+    @classmethod
+    def start(cls, trial: optuna.Trial, ctx: TrialContext) -> _Run:
+        """Draw the parameters, build the model, and resume from the lineage's checkpoint."""
+        cfg = ctx.cfg
+        ctx.current = trial.number
+        params = space.suggest(trial, cfg.search_space, ctx.data.uses)
+        data = ctx.data.for_trial(params)  # text cut to max_length, forecasting windows cut
+        seed = _seed(cfg, trial)
+        model, optimizer = _fresh(ctx, data, params, seed)
+        run = cls(
+            trial=trial,
+            ctx=ctx,
+            params=params,
+            data=data,
+            schedule=protocol.schedule(cfg.protocol, cfg.max_epochs),
+            ckpt=Checkpointer(ctx.artifacts, cfg.study.name, lineage(trial)),
+            model=model,
+            optimizer=optimizer,
+            shuffle=torch.Generator().manual_seed(seed),
+        )
+        trial.set_user_attr("worker", ctx.worker_id)
+        trial.set_user_attr("device", str(ctx.device))
+        trial.set_user_attr("params_all", params)  # fixed values included
+        restored = run.ckpt.restore(model, optimizer, run.shuffle, ctx.device)
+        if restored is not None:
+            run.state = restored
+            if restored.next_epoch:
+                trial.set_user_attr("resumed_from_epoch", restored.next_epoch)
+        log.info("trial=%d start at epoch %d on %s", trial.number, run.state.next_epoch, ctx.device)
+        return run
+
+    def enter_fold(self) -> None:
+        """The step's fold: a new fold starts from a fresh model with a best epoch of its own."""
+        step = self.state.next_epoch
+        fold = self.schedule.fold(step)
+        if fold == self.fold:
+            return
+        if fold and not self.schedule.epoch(step):
+            seed = _seed(self.ctx.cfg, self.trial) + fold
+            self.model, self.optimizer = _fresh(self.ctx, self.data, self.params, seed)
+            self.state.best_value, self.state.best_epoch = None, -1
+        self.fold = fold
+        self.fold_data = protocol.trial_data(
+            self.data, self.ctx.cfg.protocol, fold, self.ctx.cfg.seed
+        )
+        self.trial.set_user_attr("train_examples", len(self.fold_data.train))
+
+    def epoch(self) -> dict[str, float]:
+        """Train one epoch, score validation, extend the curve and the best so far."""
+        cfg, state, data = self.ctx.cfg, self.state, self.fold_data
+        assert data is not None, "enter_fold first"
+        epoch = self.schedule.epoch(state.next_epoch)
+        started = time.perf_counter()
+        p = self.params
+        train = train_epoch(
+            self.model, self.optimizer, data, p["batch_size"], p["clip_norm"], self.shuffle
+        )
+        if not math.isfinite(train["loss"]):
+            raise TrialDiverged(f"training loss is {train['loss']} at epoch {epoch}")
+        val = evaluate(self.model, data, data.val)
+        row: dict[str, float] = {"epoch": epoch}
+        if self.schedule.cross_validated:
+            row.update(fold=self.schedule.fold(state.next_epoch), step=state.next_epoch)
+        row.update({f"train_{k}": v for k, v in train.items()})
+        row.update({f"val_{k}": v for k, v in val.items()})
+        row["seconds"] = time.perf_counter() - started
+        state.curve.append(row)
+        self.trial.set_user_attr("curve", state.curve)
+        value = row[cfg.study.metric]
+        if _better(value, state.best_value, cfg.study.direction):
+            state.best_value, state.best_epoch = value, epoch
+            if not self.schedule.cross_validated:  # cross-validated trials keep no model
+                state.best_state = copy.deepcopy(self.model.state_dict())
+        return row
+
+    def checkpoint(self) -> None:
+        """The step is done: save where training stands, and say the worker is alive."""
+        self.state.next_epoch += 1
+        self.ckpt.save(self.model, self.optimizer, self.shuffle, self.state)
+        self.ctx.alive()
+
+
+def _seed(cfg: Config, trial: optuna.Trial) -> int:
+    return cfg.seed * 100_003 + trial.number
+
+
+def _fresh(
+    ctx: TrialContext, data: SequenceData, params: dict[str, Any], seed: int
+) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    """A new model (seeded) and its optimizer; warm-started from ``ctx.init_state`` if given."""
+    torch.manual_seed(seed)
+    model = build_model(ctx.cfg.model, data.dims(), params, data.pretrained).to(ctx.device)
+    if ctx.init_state is not None:  # warm start: fine-tune another study's best model
+        model.load_state_dict(ctx.init_state)
+    optimizer = build_optimizer(
+        params["optimizer"], model.parameters(), params["lr"], params["weight_decay"]
+    )
+    return model, optimizer
+
+
+def _report_or_prune(trial: optuna.Trial, run: _Run, row: dict[str, float]) -> None:
+    """Report the step to the pruner; a pruned trial leaves no checkpoint behind."""
+    cfg, step = run.ctx.cfg, run.state.next_epoch
+    trial.report(_pruning_value(row, cfg), step)
+    if trial.should_prune():
+        run.ckpt.remove()
+        raise optuna.TrialPruned(f"step {step}: {cfg.study.prune_on}={row[cfg.study.prune_on]:.4f}")
+
+
 def _pruning_value(row: dict[str, float], cfg: Config) -> float:
     """What the pruner sees: ``study.prune_on``, negated when it points the other way than the
     study (a maximised accuracy pruned on the validation loss), since pruners read "better" from
@@ -72,119 +225,31 @@ def _better(a: float, b: float | None, direction: str) -> bool:
     return b is None or (a < b if direction == "minimize" else a > b)
 
 
-def _epoch(
-    cfg: Config,
-    data: SequenceData,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    params: dict[str, Any],
-    shuffle: torch.Generator,
-    state: TrainingState,
-    fold: int | None,
-) -> dict[str, float]:
-    """Train one epoch, score validation, extend the curve and the best so far; returns the row."""
-    epoch = state.next_epoch % cfg.max_epochs
-    started = time.perf_counter()
-    train = train_epoch(model, optimizer, data, params["batch_size"], params["clip_norm"], shuffle)
-    if not math.isfinite(train["loss"]):
-        raise TrialDiverged(f"training loss is {train['loss']} at epoch {epoch}")
-    val = evaluate(model, data, data.val)
-    row: dict[str, float] = {"epoch": epoch}
-    if fold is not None:
-        row.update(fold=fold, step=state.next_epoch)
-    row.update({f"train_{k}": v for k, v in train.items()})
-    row.update({f"val_{k}": v for k, v in val.items()})
-    row["seconds"] = time.perf_counter() - started
-    state.curve.append(row)
-    value = row[cfg.study.metric]
-    if _better(value, state.best_value, cfg.study.direction):
-        state.best_value, state.best_epoch = value, epoch
-        if fold is None:  # cross-validated trials keep no model
-            state.best_state = copy.deepcopy(model.state_dict())
-    return row
-
-
-def objective(trial: optuna.Trial, ctx: TrialContext) -> float:
-    cfg = ctx.cfg
-    ctx.current = trial.number
-    params = space.suggest(trial, cfg.search_space, ctx.data.uses)
-    data = ctx.data.for_trial(params)  # text cut to max_length, forecasting windows cut
-    seed = cfg.seed * 100_003 + trial.number
-    folds = protocol.n_folds(cfg.protocol)
-    arch = architecture(params)
-
-    def fresh(fold: int) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
-        torch.manual_seed(seed + fold)
-        model = build_model(cfg.model, data.dims(), params, data.pretrained).to(ctx.device)
-        if ctx.init_state is not None:  # warm start: fine-tune another study's best model
-            model.load_state_dict(ctx.init_state)
-        optimizer = build_optimizer(
-            params["optimizer"], model.parameters(), params["lr"], params["weight_decay"]
-        )
-        return model, optimizer
-
-    model, optimizer = fresh(0)
-    shuffle = torch.Generator().manual_seed(seed)
-    trial.set_user_attr("worker", ctx.worker_id)
-    trial.set_user_attr("device", str(ctx.device))
-    trial.set_user_attr("params_all", params)  # fixed values included
-    ckpt = Checkpointer(ctx.artifacts, cfg.study.name, lineage(trial))
-    state = ckpt.restore(model, optimizer, shuffle, ctx.device) or TrainingState()
-    if state.next_epoch:
-        trial.set_user_attr("resumed_from_epoch", state.next_epoch)
-    log.info("trial=%d start at epoch %d on %s", trial.number, state.next_epoch, ctx.device)
-    current: tuple[int, SequenceData] | None = None
-    try:
-        while state.next_epoch < cfg.max_epochs * folds:
-            fold, epoch = divmod(state.next_epoch, cfg.max_epochs)
-            if current is None or current[0] != fold:
-                if fold and not epoch:  # a new fold: a new model, its own best epoch
-                    model, optimizer = fresh(fold)
-                    state.best_value, state.best_epoch = None, -1
-                current = (fold, protocol.trial_data(data, cfg.protocol, fold, cfg.seed))
-                trial.set_user_attr("train_examples", len(current[1].train))
-            row = _epoch(
-                cfg, current[1], model, optimizer, params, shuffle, state,
-                fold if folds > 1 else None,
-            )  # fmt: skip
-            trial.set_user_attr("curve", state.curve)
-            trial.report(_pruning_value(row, cfg), state.next_epoch)
-            if trial.should_prune():
-                ckpt.remove()
-                raise optuna.TrialPruned(
-                    f"step {state.next_epoch}: {cfg.study.prune_on}={row[cfg.study.prune_on]:.4f}"
-                )
-            state.next_epoch += 1
-            ckpt.save(model, optimizer, shuffle, state)
-            ctx.alive()
-            if ctx.stop.is_set():
-                raise StopRequested  # the checkpoint stays for whoever resumes the trial
-    except (optuna.TrialPruned, KeyboardInterrupt, UpdateFinishedTrialError):
-        raise  # UpdateFinished: another worker took the trial over; its retry needs the checkpoint
-    except Exception as e:
-        trial.set_user_attr("fail_reason", f"{type(e).__name__}: {e}"[:1000])
-        ckpt.remove()
-        if isinstance(e, torch.cuda.OutOfMemoryError):
-            torch.cuda.empty_cache()  # leave the memory to the next trial
-        raise
+def _finish(trial: optuna.Trial, run: _Run) -> float:
+    """Record each fold's best epoch; without folds, keep the best weights as the trial's model
+    and score the training split with them (the bias/variance diagnosis compares the two)."""
+    cfg, state = run.ctx.cfg, run.state
     best = protocol.best_rows(state.curve, cfg.study.metric, cfg.study.direction)
     for key in best[0]:
         if key.startswith("val_") and key != "val_loss":  # the best epoch's other metrics
             trial.set_user_attr(key, sum(r[key] for r in best) / len(best))
-    if folds > 1:
+    if run.schedule.cross_validated:
         trial.set_user_attr("fold_values", [r[cfg.study.metric] for r in best])
         trial.set_user_attr("best_epochs", [int(r["epoch"]) for r in best])
     else:
         trial.set_user_attr("best_epoch", state.best_epoch)
         # The training split scored by the best weights in evaluation mode: the training error
         # that the bias/variance diagnosis compares with the validation error.
-        model.load_state_dict(state.best_state)
-        seen = current[1] if current else protocol.trial_data(data, cfg.protocol, 0, cfg.seed)
-        trial.set_user_attr("train_eval", evaluate(model, seen, seen.train))
+        run.model.load_state_dict(state.best_state)
+        seen = run.fold_data
+        if seen is None:  # resumed after its last epoch: no fold was entered
+            seen = protocol.trial_data(run.data, cfg.protocol, 0, cfg.seed)
+        trial.set_user_attr("train_eval", evaluate(run.model, seen, seen.train))
         # The best epoch's weights; test evaluation loads them with ``weights_only=True``.
-        model_id = write_model(ctx.artifacts, trial, state.best_state, arch, data.dims())
+        arch, dims = architecture(run.params), run.data.dims()
+        model_id = write_model(run.ctx.artifacts, trial, state.best_state, arch, dims)
         trial.set_user_attr("model_artifact", model_id)
-    ckpt.remove()
+    run.ckpt.remove()
     return float(sum(r[cfg.study.metric] for r in best) / len(best))
 
 

@@ -27,7 +27,7 @@ from sklearn.model_selection import StratifiedKFold
 from study.data import CLASSIFICATION, SequenceData, SequenceSet
 from study.data._sequences import split_indices
 from study.errors import ConfigError, DataError
-from study.models import build_model
+from study.models import ModelConfig, build_model
 from study.training import build_optimizer, evaluate, train_epoch
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,33 @@ def validate(cfg: ProtocolConfig, task: str) -> None:
 
 def n_folds(cfg: ProtocolConfig) -> int:
     return max(cfg.folds, 1)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A trial's steps, and the one place that maps a step to its fold and epoch: fold ``f``'s
+    epoch ``e`` is step ``f * max_epochs + e`` (a single fold without cross-validation)."""
+
+    max_epochs: int
+    folds: int
+
+    @property
+    def steps(self) -> int:
+        return self.max_epochs * self.folds
+
+    @property
+    def cross_validated(self) -> bool:
+        return self.folds > 1
+
+    def fold(self, step: int) -> int:
+        return step // self.max_epochs
+
+    def epoch(self, step: int) -> int:
+        return step % self.max_epochs
+
+
+def schedule(cfg: ProtocolConfig, max_epochs: int) -> Schedule:
+    return Schedule(max_epochs, n_folds(cfg))
 
 
 def retrains(cfg: ProtocolConfig) -> bool:
@@ -151,7 +178,7 @@ def final_epochs(curve: list[dict[str, Any]], metric: str, direction: str) -> in
 
 
 def retrain(
-    model_cfg: Any,
+    model_cfg: ModelConfig,
     data: SequenceData,
     params: dict[str, Any],
     epochs: int,

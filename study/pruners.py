@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import optuna
 from hydra.utils import instantiate
+
+
+class PrunerOptions(Protocol):
+    """A ``pruner=`` option: the pruner class Hydra instantiates (``_target_``) with these
+    fields."""
+
+    _target_: str
 
 
 @dataclass
@@ -75,6 +82,6 @@ class NoneConfig:
     _target_: str = "optuna.pruners.NopPruner"
 
 
-def build_pruner(cfg: Any) -> optuna.pruners.BasePruner:
+def build_pruner(cfg: PrunerOptions) -> optuna.pruners.BasePruner:
     pruner: optuna.pruners.BasePruner = instantiate(cfg)
     return pruner

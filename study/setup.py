@@ -12,7 +12,9 @@ from study import iterations, samplers, space, warm_start
 from study.config import Config
 from study.data import SequenceData, load_data
 from study.errors import ConfigError
-from study.storage import BudgetedRDBStorage, TrialCache, setup_lock
+from study.rdb import BudgetedRDBStorage
+from study.storage import setup_lock
+from study.trial_cache import TrialCache
 
 log = logging.getLogger(__name__)
 

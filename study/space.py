@@ -27,9 +27,8 @@ from optuna.distributions import (
 )
 
 from study.errors import ConfigError
-
-CELLS = ("rnn", "lstm", "gru")
-OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+from study.models import CELLS, POOLINGS
+from study.training import OPTIMIZERS
 
 
 @dataclass
@@ -75,7 +74,8 @@ class SearchSpace:
 DATA_PARAMS = ("embedding_dim", "max_length", "input_length")
 
 
-_ALLOWED_CHOICES = {"cell": CELLS, "optimizer": OPTIMIZERS, "pooling": ("last", "max", "mean")}
+#: Parameters whose values name something the model or the trainer builds.
+_ALLOWED_CHOICES = {"cell": tuple(CELLS), "optimizer": tuple(OPTIMIZERS), "pooling": POOLINGS}
 
 
 def _kind(p: Param) -> str:

@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from study import iterations
-from study.artifacts import describe
+from study.artifacts import ArtifactOptions
 from study.errors import StudyError
-from study.storage import BudgetedRDBStorage, best_trial, load_existing, trial_counts
+from study.rdb import BudgetedRDBStorage
+from study.storage import best_trial, load_existing, trial_counts
 
 
-def summary(storage: BudgetedRDBStorage, name: str, artifacts: Any) -> dict[str, Any]:
+def summary(storage: BudgetedRDBStorage, name: str, artifacts: ArtifactOptions) -> dict[str, Any]:
     study = load_existing(storage, name)
-    counts = trial_counts(storage, study._study_id)
+    counts = trial_counts(storage, storage.get_study_id_from_name(name))
     counts["total"] = sum(counts.values())
     attrs = study.user_attrs
     best: dict[str, Any] | None = None
@@ -28,7 +29,7 @@ def summary(storage: BudgetedRDBStorage, name: str, artifacts: Any) -> dict[str,
             "best_epoch": trial.user_attrs.get("best_epoch"),
         }
         if "model_artifact" in trial.user_attrs:  # the one final model the study keeps
-            best["model"] = describe(artifacts, trial.user_attrs["model_artifact"])
+            best["model"] = artifacts.describe(trial.user_attrs["model_artifact"])
         test = attrs.get("test")
         if test and test.get("trial") == trial.number:
             best["test"] = test

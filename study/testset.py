@@ -17,13 +17,14 @@ import optuna
 import torch
 
 from study import protocol
-from study.artifacts import build_store, describe, read_model, write_model
+from study.artifacts import build_store, read_model, write_model
 from study.config import Config
 from study.data import SequenceData, load_data
 from study.devices import pick_device
 from study.errors import StudyError
 from study.models import architecture, build_model
-from study.storage import BudgetedRDBStorage, best_trial, study_lock
+from study.rdb import BudgetedRDBStorage
+from study.storage import best_trial, study_lock
 from study.training import evaluate
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def _load_model(
     except Exception as e:
         raise StudyError(
             f"the model of trial {trial.number} cannot be read from "
-            f"{describe(cfg.artifacts, artifact_id)} ({type(e).__name__}); point artifacts at "
+            f"{cfg.artifacts.describe(artifact_id)} ({type(e).__name__}); point artifacts at "
             "the study's artifact store"
         ) from e
     if saved.get("dims") != data.dims():
@@ -78,9 +79,9 @@ def test_score(cfg: Config, storage: BudgetedRDBStorage) -> dict[str, Any]:
     # Retraining runs where the workers would (refused up front: device=cuda without CUDA).
     retrain_on = pick_device(cfg.device) if protocol.retrains(cfg.protocol) else None
     study = optuna.load_study(study_name=cfg.study.name, storage=storage)
-    with study_lock(storage, study._study_id):
+    with study_lock(storage, storage.get_study_id_from_name(cfg.study.name)):
         best = best_trial(study)
-        stored = storage.get_study_user_attrs(study._study_id).get("test")
+        stored = study.user_attrs.get("test")
         if stored and stored["trial"] == best.number:
             return dict(stored)
         log.info("evaluating trial %d on the test split", best.number)

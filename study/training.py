@@ -6,33 +6,33 @@ accuracy and macro-F1 for classification, mean squared error with RMSE/MAE/MAPE 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
 
 from study.data import CLASSIFICATION, SequenceData, SequenceSet
 
+#: The optimizers a trial can pick (``search_space.optimizer``), each built from the parameters,
+#: the learning rate and the weight decay. Adam and RMSprop apply L2 through the gradient; AdamW
+#: decouples weight decay; SGD uses Nesterov momentum 0.9. Adam, AdamW and SGD use PyTorch's
+#: fused kernels (one update for all parameters, on the CPU as on CUDA) instead of a loop over
+#: parameter tensors.
+OPTIMIZERS: dict[str, Callable[[Iterable[torch.Tensor], float, float], torch.optim.Optimizer]] = {
+    "adam": lambda p, lr, wd: torch.optim.Adam(p, lr=lr, weight_decay=wd, fused=True),
+    "adamw": lambda p, lr, wd: torch.optim.AdamW(p, lr=lr, weight_decay=wd, fused=True),
+    "rmsprop": lambda p, lr, wd: torch.optim.RMSprop(p, lr=lr, weight_decay=wd),
+    "sgd": lambda p, lr, wd: torch.optim.SGD(
+        p, lr=lr, momentum=0.9, nesterov=True, weight_decay=wd, fused=True
+    ),
+}
+
 
 def build_optimizer(
     name: str, params: Iterable[torch.Tensor], lr: float, weight_decay: float
 ) -> torch.optim.Optimizer:
-    """Adam and RMSprop apply L2 through the gradient; AdamW decouples weight decay.
-
-    Adam, AdamW and SGD use PyTorch's fused kernels (one update for all parameters, on the CPU
-    as on CUDA) instead of a loop over parameter tensors.
-    """
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay)
-    if name == "sgd":
-        return torch.optim.SGD(
-            params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay, fused=True
-        )
-    raise ValueError(f"unknown optimizer {name!r}")
+    """One of :data:`OPTIMIZERS` (the search space refuses any other name)."""
+    return OPTIMIZERS[name](params, lr, weight_decay)
 
 
 #: Training batches come from pools of this many batches, sorted by length within each pool: a

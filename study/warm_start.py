@@ -16,17 +16,22 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import optuna
 import torch
+from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 from study import space
 from study.artifacts import read_model
 from study.data import SequenceData
 from study.errors import ConfigError, StudyError
-from study.storage import COPIED, best_trial, load_existing
+from study.rdb import COPIED
+from study.storage import best_trial, load_existing
+
+if TYPE_CHECKING:  # config imports this module for WarmStartConfig
+    from study.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +53,7 @@ class WarmStart:
     state: dict[str, torch.Tensor] | None = None
 
 
-def resolve(cfg: Any, storage: Any, data: SequenceData) -> WarmStart | None:
+def resolve(cfg: Config, storage: RDBStorage, data: SequenceData) -> WarmStart | None:
     """Check the source study; with ``weights``, load its best model and fix the architecture in
     ``cfg.search_space`` (so the settings recorded on the study say what was tuned)."""
     ws: WarmStartConfig = cfg.warm_start
@@ -72,7 +77,7 @@ def resolve(cfg: Any, storage: Any, data: SequenceData) -> WarmStart | None:
     return warm
 
 
-def _best_weights(cfg: Any, source: optuna.Study, data: SequenceData) -> dict[str, torch.Tensor]:
+def _best_weights(cfg: Config, source: optuna.Study, data: SequenceData) -> dict[str, torch.Tensor]:
     try:
         best = best_trial(source)  # run there: a trial it copied itself has no model
     except StudyError as e:

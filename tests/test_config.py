@@ -6,7 +6,6 @@ import pytest
 from conftest import Project
 from hydra.utils import instantiate
 
-from study.artifacts import describe
 from study.config import load_config, options
 from study.errors import EXIT_CONFIG, ConfigError
 from study.pruners import build_pruner
@@ -45,7 +44,7 @@ def test_every_storage_composes(option: str, monkeypatch: pytest.MonkeyPatch) ->
 def test_every_artifact_store_composes(option: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STUDY_S3_BUCKET", "a-bucket")
     cfg = load_config([f"artifacts={option}"])
-    assert describe(cfg.artifacts, "x.pt") in (".study/artifacts/x.pt", "s3://a-bucket/x.pt")
+    assert cfg.artifacts.describe("x.pt") in (".study/artifacts/x.pt", "s3://a-bucket/x.pt")
 
 
 @pytest.mark.parametrize("option", options("search_space"))

@@ -169,20 +169,20 @@ def test_a_second_signal_during_the_warm_stop_message_is_a_cold_stop() -> None:
     import os
     import threading
 
-    from study import worker
+    from study import loop
 
     class SignalAgainOnWarmStop(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             if "finishing this epoch" in record.getMessage():
                 self.close()
-                worker.log.removeHandler(self)
+                loop.log.removeHandler(self)
                 os.kill(os.getpid(), signal.SIGTERM)
 
     previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     stop = threading.Event()
-    worker.log.addHandler(SignalAgainOnWarmStop())
+    loop.log.addHandler(SignalAgainOnWarmStop())
     try:
-        worker._install_signal_handlers(stop)
+        loop._install_signal_handlers(stop)
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(1)  # both handlers run at the next bytecode boundary, well inside this

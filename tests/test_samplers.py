@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import optuna
 import pytest
-from optuna.search_space.group_decomposed import _GroupDecomposedSearchSpace
 from optuna.trial import TrialState
 
+from study._internals import IncrementalGroupDecomposition, OptunaGroupDecomposition
 from study.samplers import TPEConfig, TPESampler, build_sampler
 from study.storage import StorageConfig, open_storage
 
@@ -50,7 +50,9 @@ def test_our_tpe_draws_exactly_the_points_optunas_draws(pg_url: str, study_name:
 
 
 def test_build_sampler_gives_ours_for_optunas_tpe_and_leaves_others() -> None:
-    assert type(build_sampler(TPEConfig(), seed=0)) is TPESampler
+    tpe = build_sampler(TPEConfig(), seed=0)
+    assert type(tpe) is TPESampler
+    assert isinstance(tpe.group_decomposition, IncrementalGroupDecomposition)
     assert type(build_sampler(TPEConfig(group=False), seed=0)) is TPESampler
     random = build_sampler({"_target_": "optuna.samplers.RandomSampler"}, seed=0)
     assert type(random) is optuna.samplers.RandomSampler
@@ -61,7 +63,7 @@ def test_incremental_groups_match_optunas_decomposition(pg_url: str, study_name:
     Optuna's, which merges every trial again each time; and a new trial still regroups."""
     storage = open_storage(StorageConfig(kind="postgres", url=pg_url))
     study = optuna.create_study(study_name=study_name, storage=storage)
-    ours = build_sampler(TPEConfig(), seed=0)._group_decomposed_search_space  # type: ignore[attr-defined]
+    ours = IncrementalGroupDecomposition(include_pruned=True)
     for i in range(12):
         trial = study.ask()
         layers = trial.suggest_int("layers", 1, 3)
@@ -73,7 +75,7 @@ def test_incremental_groups_match_optunas_decomposition(pg_url: str, study_name:
             study.tell(trial, float(i))
         else:
             study.tell(trial, state=TrialState.PRUNED)
-        theirs = _GroupDecomposedSearchSpace(include_pruned=True).calculate(study)
+        theirs = OptunaGroupDecomposition(include_pruned=True).calculate(study)
         groups = ours.calculate(study)
         assert sorted(map(sorted, groups.search_spaces)) == sorted(
             map(sorted, theirs.search_spaces)

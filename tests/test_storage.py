@@ -13,7 +13,9 @@ from optuna.trial import TrialState
 
 from study._retry import Outage
 from study.errors import StorageError
-from study.storage import BudgetExhausted, StorageConfig, TrialCache, open_storage
+from study.rdb import BudgetExhausted
+from study.storage import StorageConfig, open_storage
+from study.trial_cache import TrialCache
 
 # These tests drive the storage with ask/tell, where Optuna notes that heartbeats are idle.
 pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")

@@ -7,6 +7,7 @@ classification (:mod:`.text`) and forecasting (:mod:`.forecast`). The test split
 
 from __future__ import annotations
 
+from study.data._options import DataOptions
 from study.data._sequences import (
     CLASSIFICATION,
     FORECASTING,
@@ -18,6 +19,7 @@ from study.data._sequences import (
 
 __all__ = [
     "CLASSIFICATION",
+    "DataOptions",
     "FORECASTING",
     "SequenceData",
     "SequenceSet",

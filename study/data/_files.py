@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from study.errors import DataError
 
@@ -29,3 +30,14 @@ def reading(path: Path) -> Iterator[None]:
     except (OSError, ValueError, KeyError, IndexError, TypeError) as e:
         detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DataError(f"{path}: cannot be read ({detail})") from e
+
+
+def require_columns(path: Path, frame: Any, columns: Iterable[tuple[str, str]]) -> None:
+    """Each ``(setting, column)`` names a column the table must have; the first missing one is
+    refused naming the setting and the columns there are."""
+    for setting, column in columns:
+        if column not in frame.columns:
+            raise DataError(
+                f"{path}: no column {column!r} (data.{setting}); "
+                f"columns: {', '.join(map(str, frame.columns))}"
+            )

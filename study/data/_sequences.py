@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -19,6 +19,9 @@ from hydra.utils import instantiate
 from sklearn.model_selection import train_test_split
 
 from study.errors import DataError
+
+if TYPE_CHECKING:
+    from study.data._options import DataOptions
 
 CLASSIFICATION = "classification"
 FORECASTING = "forecasting"
@@ -234,7 +237,7 @@ def build_splits(
     )
 
 
-def load_data(cfg: Any) -> SequenceData:
+def load_data(cfg: DataOptions) -> SequenceData:
     """Build the configured dataset (its ``_target_`` is a loader function)."""
     try:
         data: SequenceData = instantiate(cfg)

@@ -18,15 +18,15 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from omegaconf import II
 
-from study.data._files import existing, reading
+from study.data._files import existing, reading, require_columns
+from study.data._options import BaseOptions
 from study.data._sequences import FORECASTING, SequenceData, SequenceSet
 from study.errors import DataError
 
 
 @dataclass
-class _WindowOptions:
+class _WindowOptions(BaseOptions):
     """The forecasting task: shared by every forecasting option."""
 
     horizon: int = 12
@@ -37,7 +37,6 @@ class _WindowOptions:
     test_size: int = 0
     #: Forecast log(values) (positive series with multiplicative seasonality).
     log: bool = False
-    seed: int = II("seed")
 
     def task(self) -> str:
         return FORECASTING
@@ -235,8 +234,7 @@ def load(
     with reading(file):
         frame = pd.read_csv(file)
     if time_column:
-        if time_column not in frame.columns:
-            raise DataError(f"{file}: no column {time_column!r} (data.time_column)")
+        require_columns(file, frame, [("time_column", time_column)])
         order = pd.to_datetime(frame[time_column], errors="coerce")
         if order.isna().any():
             order = pd.to_numeric(frame[time_column], errors="coerce")
@@ -244,12 +242,7 @@ def load(
             raise DataError(f"{file}: column {time_column!r} holds neither dates nor numbers")
         frame = frame.iloc[np.argsort(order.to_numpy(), kind="stable")]
     targets = list(target_columns or [c for c in frame.columns if c != time_column])
-    missing = [c for c in targets if c not in frame.columns]
-    if missing:
-        raise DataError(
-            f"{file}: no column {missing[0]!r} (data.target_columns); columns: "
-            f"{', '.join(map(str, frame.columns))}"
-        )
+    require_columns(file, frame, [("target_columns", c) for c in targets])
     bad = [c for c in targets if not pd.api.types.is_numeric_dtype(frame[c])]
     if bad:
         raise DataError(f"{file}: column {bad[0]!r} is not numeric")

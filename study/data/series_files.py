@@ -14,16 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from omegaconf import II
 
-from study.data._files import existing, reading
-from study.data._sequences import CLASSIFICATION, SequenceData, build_splits
+from study.data._files import existing, reading, require_columns
+from study.data._options import ClassificationOptions
+from study.data._sequences import SequenceData, build_splits
 from study.data._ts import read_ts
 from study.errors import DataError
 
 
 @dataclass
-class SeriesFilesConfig:
+class SeriesFilesConfig(ClassificationOptions):
     _target_: str = "study.data.series_files.load"
     name: str = "series"
     train_path: str = ""
@@ -31,15 +31,8 @@ class SeriesFilesConfig:
     test_path: str = ""
     id_column: str = "id"
     label_column: str = "label"
-    val_fraction: float = 0.1
+    #: Without test_path: the share of the examples (stratified, seeded) that becomes the test set.
     test_fraction: float = 0.1
-    seed: int = II("seed")
-
-    def task(self) -> str:
-        return CLASSIFICATION
-
-    def uses(self) -> tuple[str, ...]:
-        return ()
 
 
 def _npz(path: Path) -> tuple[list[np.ndarray], np.ndarray]:
@@ -66,12 +59,7 @@ def _csv(path: Path, id_column: str, label_column: str) -> tuple[list[np.ndarray
 
     with reading(path):
         frame = pd.read_csv(path)
-    for setting, column in (("id_column", id_column), ("label_column", label_column)):
-        if column not in frame.columns:
-            raise DataError(
-                f"{path}: no column {column!r} (data.{setting}); "
-                f"columns: {', '.join(map(str, frame.columns))}"
-            )
+    require_columns(path, frame, [("id_column", id_column), ("label_column", label_column)])
     channels = frame.drop(columns=[id_column, label_column])
     bad = [c for c in channels.columns if not pd.api.types.is_numeric_dtype(channels[c])]
     if bad:

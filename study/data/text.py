@@ -18,16 +18,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import II
 
-from study.data._files import existing, reading
-from study.data._sequences import (
-    CLASSIFICATION,
-    SequenceData,
-    SequenceSet,
-    check_labels,
-    split_indices,
-)
+from study.data._files import existing, reading, require_columns
+from study.data._options import ClassificationOptions
+from study.data._sequences import SequenceData, SequenceSet, check_labels, split_indices
 from study.errors import DataError
 
 PAD, UNK = 0, 1
@@ -35,7 +29,7 @@ _TOKEN = re.compile(r"[\w']+|[^\w\s]")
 
 
 @dataclass
-class _TextOptions:
+class _TextOptions(ClassificationOptions):
     """How texts become token ids and splits: shared by every text option."""
 
     #: Words seen fewer times in the training split are unknown.
@@ -45,12 +39,8 @@ class _TextOptions:
     max_tokens: int = 400
     #: Optional GloVe-format vectors; their size replaces search_space.embedding_dim.
     embeddings: str = ""
-    val_fraction: float = 0.1
+    #: Without a test file or folder: the share of the texts (stratified, seeded) tested on.
     test_fraction: float = 0.1
-    seed: int = II("seed")
-
-    def task(self) -> str:
-        return CLASSIFICATION
 
     def uses(self) -> tuple[str, ...]:
         return text_params(self.embeddings)
@@ -94,12 +84,7 @@ def _table(path: Path, text_column: str, label_column: str) -> tuple[list[str], 
             frame = pd.read_json(path, lines=True)
         else:
             raise DataError(f"{path}: use a .csv, .tsv or .jsonl file, or an aclImdb-style folder")
-    for setting, column in (("text_column", text_column), ("label_column", label_column)):
-        if column not in frame.columns:
-            raise DataError(
-                f"{path}: no column {column!r} (data.{setting}); columns: "
-                f"{', '.join(map(str, frame.columns))}"
-            )
+    require_columns(path, frame, [("text_column", text_column), ("label_column", label_column)])
     frame = frame[[text_column, label_column]]
     if frame.isna().any().any():
         row = int(np.flatnonzero(frame.isna().any(axis=1).to_numpy())[0])

@@ -11,28 +11,19 @@ from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
-from omegaconf import II
-
-from study.data._sequences import CLASSIFICATION, SequenceData, build_splits
+from study.data._options import ClassificationOptions
+from study.data._sequences import SequenceData, build_splits
 from study.data._ts import read_ts
 from study.errors import DataError
 
 
 @dataclass
-class UCRConfig:
+class UCRConfig(ClassificationOptions):
     _target_: str = "study.data.ucr.load"
     #: The archive's name for the set, e.g. JapaneseVowels.
     dataset: str = "JapaneseVowels"
-    #: The study's name for it (used in the default study name).
     name: str = "${.dataset}"
     val_fraction: float = 0.2
-    seed: int = II("seed")
-
-    def task(self) -> str:
-        return CLASSIFICATION
-
-    def uses(self) -> tuple[str, ...]:
-        return ()
 
 
 def _bundled() -> dict[str, Path]:

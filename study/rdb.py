@@ -1,0 +1,171 @@
+"""The storage a worker talks to: Optuna's RDBStorage, every call retried through a database
+outage, and a new trial created only while the study's budget has room."""
+
+from __future__ import annotations
+
+from collections.abc import Container, Sequence
+from typing import Any
+
+import optuna
+import sqlalchemy as sa
+from optuna.distributions import BaseDistribution
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from study._internals import RDBStorageSeams
+from study._retry import Outage
+
+#: Advisory-lock namespace (first key of pg_advisory_lock(int, int)). The second key is 0 for
+#: table and study creation, +study_id for a study's budget, -study_id for its bookkeeping.
+LOCK_NAMESPACE = 0x5EED
+
+#: The user attribute that marks a trial a warm start copied from another study: it does not
+#: count against the budget, and it is never the trial a study tests or keeps a model of.
+COPIED = "copied_from"
+
+
+class RetryingRDBStorage(RDBStorageSeams):
+    """RDBStorage whose calls during a study survive a database restart (:class:`Outage`).
+
+    These are the calls a worker makes while it runs trials; each waits out a lost or refused
+    connection for up to ``storage.retry_seconds``, then gives up in one line.
+    """
+
+    def __init__(self, url: str, *, retry_seconds: float = 0, **kwargs: Any) -> None:
+        self.outage = Outage(retry_seconds)
+        super().__init__(url, **kwargs)
+
+    # -- the study
+
+    def get_study_id_from_name(self, study_name: str) -> int:
+        return self.outage.call(super().get_study_id_from_name, study_name)
+
+    def get_study_directions(self, study_id: int) -> list[StudyDirection]:
+        return self.outage.call(super().get_study_directions, study_id)
+
+    def get_study_user_attrs(self, study_id: int) -> dict[str, Any]:
+        return self.outage.call(super().get_study_user_attrs, study_id)
+
+    def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
+        return self.outage.call(super().get_study_system_attrs, study_id)
+
+    def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
+        self.outage.call(super().set_study_user_attr, study_id, key, value)
+
+    def set_study_system_attr(self, study_id: int, key: str, value: Any) -> None:
+        self.outage.call(super().set_study_system_attr, study_id, key, value)
+
+    # -- its trials
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        return self.outage.call(super().get_trial, trial_id)
+
+    def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
+        return self.outage.call(
+            super().get_trial_id_from_study_id_trial_number, study_id, trial_number
+        )
+
+    def get_all_trials(
+        self,
+        study_id: int,
+        deepcopy: bool = True,
+        states: Container[TrialState] | None = None,
+    ) -> list[FrozenTrial]:
+        return self.outage.call(super().get_all_trials, study_id, deepcopy, states)
+
+    def get_best_trial(self, study_id: int) -> FrozenTrial:
+        return self.outage.call(super().get_best_trial, study_id)
+
+    def get_n_trials(
+        self, study_id: int, state: tuple[TrialState, ...] | TrialState | None = None
+    ) -> int:
+        return self.outage.call(super().get_n_trials, study_id, state)
+
+    def stale_trial_ids(self, study_id: int) -> list[int]:
+        return self.outage.call(super().stale_trial_ids, study_id)
+
+    # -- one trial's updates
+
+    def set_trial_param(
+        self,
+        trial_id: int,
+        param_name: str,
+        param_value_internal: float,
+        distribution: BaseDistribution,
+    ) -> None:
+        self.outage.call(
+            super().set_trial_param, trial_id, param_name, param_value_internal, distribution
+        )
+
+    def set_trial_state_values(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
+    ) -> bool:
+        return self.outage.call(super().set_trial_state_values, trial_id, state, values)
+
+    def set_trial_intermediate_value(
+        self, trial_id: int, step: int, intermediate_value: float
+    ) -> None:
+        self.outage.call(super().set_trial_intermediate_value, trial_id, step, intermediate_value)
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self.outage.call(super().set_trial_user_attr, trial_id, key, value)
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self.outage.call(super().set_trial_system_attr, trial_id, key, value)
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        self.outage.call(super().record_heartbeat, trial_id)
+
+
+class BudgetExhausted(optuna.exceptions.OptunaError):
+    """No new trial may be created: the study's global budget is spent."""
+
+
+class BudgetedRDBStorage(RetryingRDBStorage):
+    """RDBStorage that creates a new trial only while the study's budget has room.
+
+    ``MaxTrialsCallback`` stops a worker *after* a trial, so N parallel workers overshoot the
+    budget by up to N-1 trials. Here the count and the insert happen under one PostgreSQL
+    advisory lock, so the budget is exact across workers, machines and restarts. Failed trials do
+    not count (a failed trial's retry takes its place), nor do trials a warm start copied from
+    another study; queued (WAITING) ones do. Trials created from a template (retries, enqueued
+    points) are never refused: they were budgeted already.
+    """
+
+    def __init__(self, url: str, *, new_trial_limit: int | None, **kwargs: Any) -> None:
+        super().__init__(url, **kwargs)
+        self.new_trial_limit = new_trial_limit
+
+    def insert_trial(self, study_id: int, template_trial: FrozenTrial | None) -> FrozenTrial:
+        return self.outage.call(self._insert_within_budget, study_id, template_trial)
+
+    def _insert_within_budget(
+        self, study_id: int, template_trial: FrozenTrial | None
+    ) -> FrozenTrial:
+        if template_trial is not None or self.new_trial_limit is None:
+            return super().insert_trial(study_id, template_trial)
+        # ``scoped_session`` is thread-local: the lock and count below share one transaction and
+        # one connection with the insert that ``super()`` commits, which releases the lock.
+        session = self.scoped_session()
+        try:
+            session.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:a, :b)"),
+                {"a": LOCK_NAMESPACE, "b": study_id},
+            )
+            used = session.execute(
+                sa.text(
+                    "SELECT count(*) FROM trials t WHERE t.study_id = :s AND t.state <> 'FAIL' "
+                    "AND NOT EXISTS (SELECT 1 FROM trial_user_attributes a "
+                    "WHERE a.trial_id = t.trial_id AND a.key = :copied)"
+                ),
+                {"s": study_id, "copied": COPIED},
+            ).scalar_one()
+        except sa.exc.SQLAlchemyError:
+            session.rollback()
+            session.close()
+            raise
+        if used >= self.new_trial_limit:
+            session.rollback()  # releases the lock
+            session.close()
+            raise BudgetExhausted(f"{used} of {self.new_trial_limit} trials used")
+        return super().insert_trial(study_id, template_trial)
