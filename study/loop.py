@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import threading
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -134,12 +135,19 @@ def _touch(path: str) -> Callable[[], None]:
     return touch
 
 
+#: How often a worker whose budget is spent counts the trials still running elsewhere: it exits
+#: within this long of the last one's end.
+_DRAIN_POLL_SECONDS = 1.0
+
+
 @dataclass
 class _Drain:
     """After the budget is spent: wait until no trial is queued or running elsewhere.
 
     A running trial may belong to a worker that died; waiting lets this worker fail it once
-    its heartbeat is stale and run the retry, so no study ends with a trial left RUNNING.
+    its heartbeat is stale and run the retry, so no study ends with a trial left RUNNING. The
+    running trials are counted every second (one small query), and every heartbeat interval
+    the worker goes back to Optuna, which fails the stale ones.
     """
 
     storage: BudgetedRDBStorage
@@ -149,16 +157,23 @@ class _Drain:
     last_seen: int = 0
 
     def settled(self) -> bool:
-        counts = self.storage.outage.call(trial_counts, self.storage, self.study_id)
-        if counts["WAITING"]:
-            return False
-        if not counts["RUNNING"]:
-            return True
-        if counts["RUNNING"] != self.last_seen:
-            log.info("waiting for %d running trial(s) elsewhere to finish", counts["RUNNING"])
-            self.last_seen = counts["RUNNING"]
-        self.alive()
-        return self.stop.wait(self.storage.heartbeat_interval or 1)  # a stop ends the wait
+        """True when nothing is left to run (or a stop came); False when Optuna should look:
+        a trial is queued, or a heartbeat interval passed while trials ran elsewhere."""
+        started = time.monotonic()
+        while True:
+            counts = self.storage.outage.call(trial_counts, self.storage, self.study_id)
+            if counts["WAITING"]:
+                return False
+            if not counts["RUNNING"]:
+                return True
+            if counts["RUNNING"] != self.last_seen:
+                log.info("waiting for %d running trial(s) elsewhere to finish", counts["RUNNING"])
+                self.last_seen = counts["RUNNING"]
+            self.alive()
+            if time.monotonic() - started >= (self.storage.heartbeat_interval or 1):
+                return False
+            if self.stop.wait(_DRAIN_POLL_SECONDS):
+                return True  # a stop ends the wait
 
 
 def _taken_over(study: optuna.Study, number: int | None) -> bool:
