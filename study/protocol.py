@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.model_selection import StratifiedKFold
 
 from study.data import CLASSIFICATION, SequenceData, SequenceSet
 from study.data._sequences import split_indices
@@ -132,6 +131,8 @@ def _fraction(data: SequenceData, fraction: float, seed: int) -> SequenceData:
 
 def fold(data: SequenceData, cfg: ProtocolConfig, index: int, seed: int) -> SequenceData:
     """Fold ``index`` of ``cfg.folds``: the data a trial trains and validates on there."""
+    from sklearn.model_selection import StratifiedKFold  # a second to import: only here
+
     pool = concat(data.train, data.val)
     labels = pool.y.cpu().numpy()
     splitter = StratifiedKFold(n_splits=cfg.folds, shuffle=True, random_state=seed)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +75,42 @@ def test_own_ts_files_with_their_test_split() -> None:
         f"data.test_path={folder / 'UnitTest_TEST.ts'}",
     )
     assert len(data.test) == 22 and len(data.train) + len(data.val) == 20
+
+
+def test_a_parsed_ts_file_is_read_back_from_the_cache_without_sktime(tmp_path: Path) -> None:
+    """Every worker reads its data; the second read of a .ts file skips sktime (seconds)."""
+    load = (
+        "import json, sys\n"
+        "from study.data.ucr import load\n"
+        "d = load('JapaneseVowels', 'jv')\n"
+        "print(json.dumps(['sktime' in sys.modules, d.train.x.sum().item(), d.info]))\n"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+    def run() -> list:
+        done = subprocess.run(
+            [sys.executable, "-c", load], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    first, second = run(), run()
+    assert first[0] is True and second[0] is False, "parsed once, then read from the cache"
+    assert first[1:] == second[1:], "the same sequences, the same splits"
+
+
+def test_a_changed_ts_file_is_parsed_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from study.data._ts import read_ts
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = tmp_path / "two.ts"
+    header = "@problemName two\n@timeStamps false\n@univariate true\n@classLabel true a b\n@data\n"
+    path.write_text(header + "1,2,3:a\n4,5:b\n")
+    seqs, labels = read_ts(path)
+    assert [s[:, 0].tolist() for s in seqs] == [[1, 2, 3], [4, 5]] and labels.tolist() == ["a", "b"]
+    assert read_ts(path)[0][1].tolist() == [[4], [5]], "read back from the cache"
+    path.write_text(header + "1,2,3:a\n7,8,9,10:b\n")
+    assert read_ts(path)[0][1][:, 0].tolist() == [7, 8, 9, 10]
 
 
 # --- text ----------------------------------------------------------------------------------

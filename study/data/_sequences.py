@@ -16,7 +16,6 @@ import torch
 import torch.nn.functional as F
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from sklearn.model_selection import train_test_split
 
 from study.errors import DataError
 
@@ -164,6 +163,8 @@ def split_indices(
     source: str, labels: np.ndarray, fractions: Sequence[float], seed: int
 ) -> list[np.ndarray]:
     """Stratified, seeded index splits; the last part takes what the others leave."""
+    from sklearn.model_selection import train_test_split  # a second to import: only here
+
     rest = np.arange(len(labels))
     parts = []
     remaining = 1.0

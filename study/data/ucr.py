@@ -27,9 +27,9 @@ class UCRConfig(ClassificationOptions):
 
 
 def _bundled() -> dict[str, Path]:
-    spec = find_spec("sktime.datasets")
+    spec = find_spec("sktime")  # not "sktime.datasets": that would import sktime (seconds)
     assert spec is not None and spec.origin is not None
-    root = Path(spec.origin).parent / "data"
+    root = Path(spec.origin).parent / "datasets" / "data"
     return {p.name: p for p in sorted(root.iterdir()) if (p / f"{p.name}_TRAIN.ts").exists()}
 
 
