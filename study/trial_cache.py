@@ -12,7 +12,7 @@ import copy
 import math
 import threading
 import time
-from collections.abc import Container, Sequence
+from collections.abc import Callable, Container, Sequence
 
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
@@ -29,15 +29,21 @@ class TrialCache(CachedStorageSeams):
     new state makes the next call read.
     """
 
-    def __init__(self, backend: RDBStorage, sync_seconds: float) -> None:
+    def __init__(
+        self,
+        backend: RDBStorage,
+        sync_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__(backend)
         self.sync_seconds = sync_seconds
+        self.clock = clock
         self._read_at: dict[int, float] = {}
         self._views: dict[tuple[int, frozenset[TrialState] | None], list[FrozenTrial]] = {}
         self._view_lock = threading.Lock()
 
     def refresh(self, study_id: int) -> None:
-        now = time.monotonic()
+        now = self.clock()
         if now - self._read_at.get(study_id, -math.inf) < self.sync_seconds:
             return
         super().refresh(study_id)

@@ -1,16 +1,20 @@
-"""Shared fixtures: a fresh database on the real PostgreSQL server, and a way to run commands."""
+"""Shared fixtures and helpers: a fresh database on the real PostgreSQL server, a way to run
+commands, a study finished once for the tests that only read it, and polling with a deadline."""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import optuna
 import psycopg2
 import pytest
 
@@ -25,6 +29,72 @@ TINY = [
     "search_space.bidirectional.choices=[false]",
     "search_space.batch_size.choices=[64]",
 ]
+#: Epochs of a few tenths of a second, so that a signal or a kill lands mid-trial.
+SLOW = [
+    "search_space.hidden_size.value=96",
+    "search_space.num_layers.value=2",
+    "search_space.bidirectional.choices=[true]",
+    "search_space.batch_size.choices=[16]",
+    "search_space.lr.value=0.003",
+    "search_space.optimizer.choices=[adam]",
+    "pruner=none",
+    "worker.threads=1",
+]
+#: A dead worker's trial is noticed within seconds instead of half a minute.
+HEARTBEAT = ["storage.heartbeat_interval=1", "storage.grace_period=3"]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 120, what: str = "") -> None:
+    """Poll ``condition`` every 0.1 s until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting {what}"
+        time.sleep(0.1)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def load_study(url: str, name: str) -> optuna.Study:
+    """A study as the database holds it, read with plain Optuna (not the product's storage)."""
+    storage = optuna.storages.RDBStorage(url.replace("postgresql://", "postgresql+psycopg2://"))
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def trials_of(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
+    return load_study(url, name).get_trials(deepcopy=False)
+
+
+def curve_lengths(url: str, name: str) -> dict[int, int]:
+    """Epochs recorded so far by each trial (number -> length of its learning curve); empty
+    while the database is restarting or before the study's tables exist."""
+    try:
+        conn = psycopg2.connect(url)
+    except psycopg2.OperationalError:  # the database is restarting
+        return {}
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('trial_user_attributes') IS NOT NULL")
+        if not cur.fetchone()[0]:
+            return {}
+        cur.execute(
+            "SELECT t.number, a.value_json FROM trial_user_attributes a"
+            " JOIN trials t USING (trial_id) JOIN studies s USING (study_id)"
+            " WHERE s.study_name = %s AND a.key = 'curve'",
+            (name,),
+        )
+        return {n: len(json.loads(v)) for n, v in cur.fetchall()}
+
+
+def study_exists(url: str, name: str) -> bool:
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('studies') IS NOT NULL")
+        if not cur.fetchone()[0]:
+            return False
+        cur.execute("SELECT count(*) FROM studies WHERE study_name = %s", (name,))
+        return bool(cur.fetchone()[0])
 
 
 @pytest.fixture(scope="session")
@@ -106,6 +176,43 @@ def project(tmp_path: Path, pg_url: str) -> Project:
 @pytest.fixture
 def study_name(request: pytest.FixtureRequest) -> str:
     return f"{request.node.name[:40]}-{uuid.uuid4().hex[:6]}".replace("[", "-").replace("]", "")
+
+
+#: The hand-tuned steps of the shared finished study.
+STEPS = """\
+steps:
+  - name: baseline
+    params: {hidden_size: 8, lr: 1.0e-3, optimizer: adam}
+  - name: units 16
+    params: {hidden_size: 16}
+  - name: lr 1e-2
+    params: {lr: 1.0e-2}
+"""
+
+
+@dataclass
+class Finished:
+    """A study that ran to its end: 8 trials of up to 4 epochs, the first 3 the steps above."""
+
+    project: Project
+    name: str
+    #: The overrides it ran with (every command on it takes the same).
+    args: list[str]
+
+
+@pytest.fixture(scope="session")
+def finished(tmp_path_factory: pytest.TempPathFactory, pg_url: str) -> Finished:
+    """Run once per session for the tests that only read a finished study (status, iterations,
+    the dashboard). Tests that change a study run their own."""
+    folder = tmp_path_factory.mktemp("finished")
+    steps = folder / "iterations.yaml"
+    steps.write_text(STEPS)
+    project = Project(folder, ["storage=postgres", f"storage.url={pg_url}"])
+    name = f"finished-{uuid.uuid4().hex[:6]}"
+    args = [f"study.name={name}", f"iterations.file={steps}", *TINY, "max_epochs=4"]
+    ran = project.run("study-worker", "n_trials=8", *args)
+    assert ran.code == 0, ran.err
+    return Finished(project, name, args)
 
 
 def write_user_files(folder: Path) -> dict[str, Path]:

@@ -7,12 +7,11 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import TINY, Project
+from conftest import Finished, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -38,12 +37,6 @@ def _chromium() -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _browse(url: str, profile: Path, *extra: str) -> str:
     """The page's DOM after its scripts ran (virtual time lets the API calls finish)."""
     result = subprocess.run(
@@ -62,25 +55,21 @@ def _browse(url: str, profile: Path, *extra: str) -> str:
     return result.stdout
 
 
-def test_dashboard_shows_the_study_and_its_trials(
-    project: Project, study_name: str, tmp_path: Path
-) -> None:
+def test_dashboard_shows_the_study_and_its_trials(finished: Finished, tmp_path: Path) -> None:
     _chromium()
-    done = project.run("study-worker", f"study.name={study_name}", "n_trials=3", *TINY)
-    assert done.code == 0, done.err
-    port = _free_port()
-    server = project.popen("study dashboard", "--port", str(port))
+    study_name = finished.name
+    port = free_port()
+    server = finished.project.popen("study dashboard", "--port", str(port), *finished.args)
     try:
         assert server.stdout is not None
         first = server.stdout.readline()
         assert first.strip() == f"optuna-dashboard: http://127.0.0.1:{port}/dashboard/"
-        deadline = time.time() + 60
-        while True:
+
+        def listening() -> bool:
             with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert time.time() < deadline, "the dashboard never listened"
-            time.sleep(0.3)
+                return s.connect_ex(("127.0.0.1", port)) == 0
+
+        wait_until(listening, timeout=60, what="for the dashboard to listen")
         home = _browse(f"http://127.0.0.1:{port}/dashboard/", tmp_path / "profile", "--dump-dom")
         assert study_name in home, "the study is listed"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies") as r:

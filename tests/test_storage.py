@@ -89,7 +89,9 @@ def test_trial_cache_sees_its_own_changes_at_once_and_others_after_sync(
 ) -> None:
     """A worker's view of the study (what its sampler and pruner read): its own trials at once,
     another worker's once the view is older than storage.sync_seconds."""
-    mine = TrialCache(open_storage(StorageConfig(kind="postgres", url=pg_url)), sync_seconds=2)
+    now = [0.0]
+    backend = open_storage(StorageConfig(kind="postgres", url=pg_url))
+    mine = TrialCache(backend, sync_seconds=2, clock=lambda: now[0])
     study = optuna.create_study(study_name=study_name, storage=mine)
     other = optuna.load_study(
         study_name=study_name, storage=open_storage(StorageConfig(kind="postgres", url=pg_url))
@@ -99,7 +101,7 @@ def test_trial_cache_sees_its_own_changes_at_once_and_others_after_sync(
     assert [t.value for t in study.get_trials(states=done)] == [1.0]
     other.tell(other.ask(), 2.0)  # another worker finishes a trial
     assert [t.value for t in study.get_trials(states=done)] == [1.0]  # served from memory
-    time.sleep(2.1)
+    now[0] += 2.1  # the view is now older than sync_seconds
     assert [t.value for t in study.get_trials(states=done)] == [1.0, 2.0]
     trial = study.ask()
     assert [(t.number, t.state) for t in study.get_trials()][-1] == (2, TrialState.RUNNING)

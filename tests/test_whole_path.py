@@ -1,0 +1,58 @@
+"""The whole path in one process, for the fast tier: a worker runs a small study to its budget,
+then its status, its test score and its report — every module a trial passes through, without
+starting a process (the slow tier runs the same path as real processes)."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+from conftest import TINY
+
+from study import testset
+from study.config import load_config
+from study.loop import work
+from study.report.page import build
+from study.status import summary
+from study.storage import open_storage
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def test_a_worker_runs_a_study_that_status_test_and_report_read(
+    pg_url: str, study_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # artifacts and the report land here
+    steps = tmp_path / "steps.yaml"
+    steps.write_text("- name: baseline\n  params: {hidden_size: 8}\n")
+    cfg = load_config(
+        [
+            "storage=postgres", f"storage.url={pg_url}", f"study.name={study_name}",
+            "n_trials=4", f"iterations.file={steps}", "report.out_dir=out", "worker.threads=1",
+            *TINY, "max_epochs=2",
+        ]
+    )  # fmt: skip
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        assert work(cfg) == 0
+    finally:  # the worker installs its own
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+
+    storage = open_storage(cfg.storage)
+    s = summary(storage, study_name, cfg.artifacts)
+    assert s["n_trials"]["total"] == 4 and s["n_trials"]["COMPLETE"] + s["n_trials"]["PRUNED"] == 4
+    assert s["iterations"]["iterations"][0]["name"] == "baseline"
+    assert Path(s["best"]["model"]).is_file(), "the best trial's model is kept"
+
+    scored = testset.test_score(cfg, storage)
+    assert scored["trial"] == s["best"]["number"] and scored["n"] == 370
+    assert testset.test_score(cfg, storage)["evaluations"] == 1, "asked again: the stored score"
+
+    report = build(cfg, storage)
+    assert report.html.is_file() and {p.key for p in report.plots} >= {"history", "curves"}
+    assert any(line.startswith("diagnosis: ") for line in report.summary)
+    assert [t.name for t in report.tables] == [
+        "trials.csv", "trials.parquet", "curves.csv", "curves.parquet",
+    ]  # fmt: skip
