@@ -4,10 +4,19 @@ One network serves every task: numeric steps (or token embeddings) feed a stacke
 bidirectional RNN/LSTM/GRU; its last hidden state (or the max or mean of its outputs over the
 steps, ``pooling``) feeds a linear head: class scores for classification, the flattened horizon
 for forecasting.
+
+Long sequences first pass a strided convolutional stem (``stem``): blocks of Conv1d, batch
+normalisation and ReLU, each dividing the length by 4 (or 2), until the recurrence sees at most
+``stem_steps`` steps. A recurrence cannot carry a gradient across a thousand steps, and runs
+them one after another; strided convolutions in front of recurrent layers are how speech
+recognisers shorten their input (Deep Speech 2, Amodei et al. 2016) and how convolutional-
+recurrent classifiers of sensor series work (DeepConvLSTM, Ordóñez & Roggen 2016); LSTM-FCN
+(Karim et al. 2017) shows convolutional features beside an LSTM winning on the UCR archive.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,11 +42,17 @@ ARCHITECTURE = (
     "bidirectional",
     "embedding_dim",
     "pooling",
+    "stem",
+    "stem_reduction",
 )
 
 #: How the recurrent outputs become one vector (``search_space.pooling``): the last state of each
 #: direction, or the element-wise max or mean over the (unpadded) steps.
 POOLINGS = ("last", "max", "mean")
+
+#: The front-ends a trial can pick (``search_space.stem``); auto is resolved per data set by
+#: :func:`resolve_stem` into conv (sequences longer than ``stem_steps``) or none.
+STEMS = ("auto", "none", "conv")
 
 
 @dataclass
@@ -69,10 +84,14 @@ class SequenceModel(nn.Module):
         embedding_dim: int = 64,
         pretrained: torch.Tensor | None = None,
         pooling: str = "last",
+        stem: str = "none",
+        stem_reduction: int = 1,
     ) -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling={pooling!r} is not one of {', '.join(POOLINGS)}")
+        if stem not in ("none", "conv"):
+            raise ValueError(f"stem={stem!r}: resolve auto first (resolve_stem)")
         self.pooling = pooling
         self.directions = 2 if bidirectional else 1
         self.embedding: nn.Embedding | None = None
@@ -84,6 +103,10 @@ class SequenceModel(nn.Module):
                 self.embedding.weight.data.copy_(pretrained)
             n_features = embedding_dim
         self.input_dropout = nn.Dropout(input_dropout)
+        self.stem: ConvStem | None = None
+        if stem == "conv":
+            self.stem = ConvStem(n_features, hidden_size, stem_reduction)
+            n_features = hidden_size
         self.rnn = CELLS[cell](
             n_features,
             hidden_size,
@@ -95,10 +118,10 @@ class SequenceModel(nn.Module):
         self.head = nn.Linear(hidden_size * self.directions, n_outputs)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        steps = self.embedding(x) if self.embedding is not None else x
-        packed = pack_padded_sequence(
-            self.input_dropout(steps), lengths, batch_first=True, enforce_sorted=False
-        )
+        steps = self.input_dropout(self.embedding(x) if self.embedding is not None else x)
+        if self.stem is not None:  # (N, T, F) -> (N, ceil(T / reduction), hidden)
+            steps, lengths = self.stem(steps, lengths)
+        packed = pack_padded_sequence(steps, lengths, batch_first=True, enforce_sorted=False)
         outputs, hidden = self.rnn(packed)
         if self.pooling == "last":
             h = hidden[0] if isinstance(hidden, tuple) else hidden  # LSTM returns (h, c)
@@ -114,6 +137,57 @@ class SequenceModel(nn.Module):
                 pooled = total / lengths.to(steps_out.device).unsqueeze(1)
         out: torch.Tensor = self.head(pooled)
         return out
+
+
+class ConvStem(nn.Module):
+    """Blocks of Conv1d, batch normalisation and ReLU that divide the length by ``reduction`` (a
+    power of two): stride 4 while it can, then stride 2; kernel 2 x stride + 1, so a block maps
+    L steps to ceil(L / stride). ``reduction`` 1: one block of stride 1. After each block the
+    steps past a sequence's new length are zeroed, so a sequence scores the same whatever the
+    batch it is padded in."""
+
+    def __init__(self, n_features: int, channels: int, reduction: int) -> None:
+        super().__init__()
+        strides, left = [], reduction
+        while left >= 4:
+            strides.append(4)
+            left //= 4
+        if left == 2 or not strides:
+            strides.append(left)
+        self.strides = strides
+        self.blocks = nn.ModuleList(
+            nn.Sequential(
+                nn.Conv1d(n_features if i == 0 else channels, channels, 2 * s + 1, s, s),
+                nn.BatchNorm1d(channels),
+                nn.ReLU(),
+            )
+            for i, s in enumerate(strides)
+        )
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, T, F) and lengths -> (N, ceil(T / reduction), channels) and the new lengths."""
+        x = x.transpose(1, 2)
+        for stride, block in zip(self.strides, self.blocks, strict=True):
+            x = block(x)
+            lengths = (lengths + stride - 1) // stride
+            valid = torch.arange(x.shape[2]) < lengths.unsqueeze(1)  # (N, T') on the CPU
+            x = x * valid.to(x.device).unsqueeze(1)
+        return x.transpose(1, 2), lengths
+
+
+def resolve_stem(params: dict[str, Any], longest: int) -> dict[str, Any]:
+    """The trial's parameters with its stem made concrete for data whose longest sequence has
+    ``longest`` steps: ``stem`` none or conv, and ``stem_reduction``, the power of two that brings
+    the longest sequence to at most ``stem_steps`` steps (1 without a stem)."""
+    if "stem" not in params:  # a trial from before stems existed
+        return params
+    stem, target = params["stem"], int(params.get("stem_steps", 128))
+    if stem == "auto":
+        stem = "conv" if longest > target else "none"
+    reduction = 1
+    while stem == "conv" and math.ceil(longest / reduction) > target:
+        reduction *= 2
+    return {**params, "stem": stem, "stem_reduction": reduction}
 
 
 def architecture(params: dict[str, Any]) -> dict[str, Any]:

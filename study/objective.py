@@ -28,7 +28,7 @@ from study import protocol, space
 from study.artifacts import ArtifactStore, Checkpointer, TrainingState, lineage, write_model
 from study.config import METRICS, Config
 from study.data import SequenceData
-from study.models import architecture, build_model
+from study.models import architecture, build_model, resolve_stem
 from study.training import build_optimizer, evaluate, train_epoch
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,7 @@ class _Run:
         ctx.current = trial.number
         params = space.suggest(trial, cfg.search_space, ctx.data.uses)
         data = ctx.data.for_trial(params)  # text cut to max_length, forecasting windows cut
+        params = resolve_stem(params, data.longest())  # e.g. auto -> conv, halving 4 times
         seed = _seed(cfg, trial)
         model, optimizer = _fresh(ctx, data, params, seed)
         run = cls(

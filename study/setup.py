@@ -39,10 +39,12 @@ def settings_of(cfg: Config) -> dict[str, Any]:
 
 
 def _differences(old: Any, new: Any, path: str) -> list[str]:
+    """Settings that changed; a setting the study did not record (one added by a later release,
+    at its default) is not a difference."""
     if isinstance(old, dict) and isinstance(new, dict):
         diffs = []
-        for key in sorted(set(old) | set(new)):
-            diffs += _differences(old.get(key), new.get(key), f"{path}.{key}" if path else key)
+        for key in sorted(old):
+            diffs += _differences(old[key], new.get(key), f"{path}.{key}" if path else key)
         return diffs
     return [] if old == new else [f"{path}: {old!r} -> {new!r}"]
 
@@ -53,8 +55,7 @@ def _check_unchanged(study: optuna.Study, cfg: Config) -> None:
     current = settings_of(cfg)
     if recorded is None:
         return
-    # Settings added in a later release than the study's are not differences.
-    diffs = _differences(recorded, {k: v for k, v in current.items() if k in recorded}, "")
+    diffs = _differences(recorded, current, "")
     if not diffs:
         return
     if not cfg.study.allow_changes:

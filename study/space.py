@@ -27,7 +27,7 @@ from optuna.distributions import (
 )
 
 from study.errors import ConfigError
-from study.models import CELLS, POOLINGS
+from study.models import CELLS, POOLINGS, STEMS
 from study.training import OPTIMIZERS
 
 
@@ -58,6 +58,11 @@ class SearchSpace:
     bidirectional: Param = _p(choices=[False, True])
     #: How the outputs over the steps become one vector: last state, max or mean.
     pooling: Param = _p(choices=["last"])
+    #: A strided convolutional front-end before the recurrence: none, conv, or auto (conv only
+    #: when the data's longest sequence exceeds stem_steps).
+    stem: Param = _p(value="auto")
+    #: With a stem: the most steps the recurrence sees (the stem halves the length until then).
+    stem_steps: Param = _p(value=128)
     lr: Param = _p(low=1e-4, high=3e-2, log=True)
     batch_size: Param = _p(choices=[16, 32, 64])
     optimizer: Param = _p(choices=["adam"])
@@ -75,7 +80,12 @@ DATA_PARAMS = ("embedding_dim", "max_length", "input_length")
 
 
 #: Parameters whose values name something the model or the trainer builds.
-_ALLOWED_CHOICES = {"cell": tuple(CELLS), "optimizer": tuple(OPTIMIZERS), "pooling": POOLINGS}
+_ALLOWED_CHOICES = {
+    "cell": tuple(CELLS),
+    "optimizer": tuple(OPTIMIZERS),
+    "pooling": POOLINGS,
+    "stem": STEMS,
+}
 
 
 def _kind(p: Param) -> str:

@@ -101,7 +101,8 @@ def _best_weights(cfg: Config, source: optuna.Study, data: SequenceData) -> dict
             f"({saved['dims']}, now {data.dims()}); use the same data settings"
         )
     for name, value in saved["arch"].items():
-        getattr(cfg.search_space, name).value = value  # fixed: the weights fit only this shape
+        if hasattr(cfg.search_space, name):  # derived ones (stem_reduction) follow from these
+            getattr(cfg.search_space, name).value = value  # fixed: the weights fit this shape
     log.info("fine-tuning from %s trial %d (%s)", source.study_name, best.number, saved["arch"])
     state: dict[str, torch.Tensor] = saved["state_dict"]
     return state

@@ -131,3 +131,26 @@ def test_password_is_never_printed(project: Project) -> None:
     assert "alice:***@127.0.0.1:1/nowhere" in result.err
     shown = project.run("study-worker", "--cfg", "storage.url=postgresql://alice:s3cret-pw@h/db")
     assert shown.code == 0 and "s3cret-pw" not in shown.out and "alice:***@h/db" in shown.out
+
+
+def test_a_study_from_an_earlier_release_continues_and_a_changed_setting_is_refused(
+    pg_url: str, study_name: str
+) -> None:
+    """The settings a study recorded are compared with today's: one added by a later release
+    (here the stem's) is not a change; one the user changed is, named in one line."""
+    from study.setup import load_checked_data, prepare_study
+    from study.storage import open_storage
+
+    args = ["storage=postgres", f"storage.url={pg_url}", f"study.name={study_name}"]
+    cfg = load_config(args)
+    storage = open_storage(cfg.storage)
+    data = load_checked_data(cfg)
+    study = prepare_study(cfg, storage, data)
+    settings = study.user_attrs["settings"]
+    for added in ("stem", "stem_steps"):
+        del settings["search_space"][added]
+    study.set_user_attr("settings", settings)
+    prepare_study(cfg, storage, data)  # continues
+    changed = load_config([*args, "search_space.lr.low=1e-3"])
+    with pytest.raises(ConfigError, match=r"search_space\.lr\.low: 0\.0001 -> 0\.001"):
+        prepare_study(changed, storage, data)

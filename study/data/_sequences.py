@@ -97,6 +97,10 @@ class SequenceData:
             "f1": macro_f1(pred, s.y, self.n_classes),
         }
 
+    def longest(self) -> int:
+        """The most steps of a sequence the trials see (training and validation splits)."""
+        return max(int(s.lengths.max()) for s in (self.train, self.val) if len(s))
+
     def dims(self) -> dict[str, int]:
         """What the model's shape depends on, besides the trial's parameters."""
         dims = {"n_features": self.n_features, "n_outputs": self.n_outputs}
