@@ -43,14 +43,19 @@ def _header(folder: Path, name: str) -> str:
         return "".join(next(f, "") for _ in range(40)).lower()
 
 
-def load(dataset: str, name: str, val_fraction: float = 0.2, seed: int = 0) -> SequenceData:
+def bundled_folder(dataset: str) -> Path:
+    """The folder of a classification set sktime ships; any other name is refused with the list."""
     names = bundled_names()
     if dataset not in names:
         raise DataError(
             f"data.dataset={dataset!r} is not bundled with sktime (no downloads here); "
             f"choose one of: {', '.join(names)}, or use data=series_files for your own .ts files"
         )
-    folder = _bundled()[dataset]
+    return _bundled()[dataset]
+
+
+def load(dataset: str, name: str, val_fraction: float = 0.2, seed: int = 0) -> SequenceData:
+    folder = bundled_folder(dataset)
     train_seqs, train_labels = read_ts(folder / f"{dataset}_TRAIN.ts")
     test_seqs, test_labels = read_ts(folder / f"{dataset}_TEST.ts")
     return build_splits(
