@@ -98,15 +98,16 @@ def launch(cfg: Config, overrides: list[str]) -> int:
     device_gpus = [] if cfg.device == "cpu" else visible_gpus()
     plan = gpu_plan(cfg.workers, device_gpus, cfg.workers_per_gpu)
     threads = max(1, (os.cpu_count() or 1) // cfg.workers)
+    budget = _budget(cfg)
     console = Console(stderr=True)
     console.print(
         f"study {cfg.study.name}: {cfg.workers} worker(s) on "
-        f"{', '.join(f'GPU {g}' for g in plan if g) or 'CPU'}, budget {_budget(cfg)} trials",
+        f"{', '.join(f'GPU {g}' for g in plan if g) or 'CPU'}, budget {budget} trials",
         highlight=False,
     )
     procs = [_start(i, overrides, gpu, threads) for i, gpu in enumerate(plan)]
     signals = _forward_signals(procs, console)
-    _watch(cfg, storage, study, procs, console)
+    _watch(cfg, storage, study, budget, procs, console)
     codes = [p.returncode for p in procs]
     if signals["n"]:
         console.print("stopped; run the same command again to resume the study", highlight=False)
@@ -139,6 +140,7 @@ def _watch(
     cfg: Config,
     storage: BudgetedRDBStorage,
     study: optuna.Study,
+    budget: int,
     procs: list[subprocess.Popen[str]],
     console: Console,
 ) -> None:
@@ -150,7 +152,6 @@ def _watch(
     for t in pumps:
         t.start()
     study_id = storage.get_study_id_from_name(cfg.study.name)
-    budget = _budget(cfg)
     progress = Progress(
         TextColumn("trials"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
     )

@@ -181,7 +181,7 @@ def resolve_stem(params: dict[str, Any], longest: int) -> dict[str, Any]:
     the longest sequence to at most ``stem_steps`` steps (1 without a stem)."""
     if "stem" not in params:  # a trial from before stems existed
         return params
-    stem, target = params["stem"], int(params.get("stem_steps", 128))
+    stem, target = params["stem"], int(params["stem_steps"])
     if stem == "auto":
         stem = "conv" if longest > target else "none"
     reduction = 1

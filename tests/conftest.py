@@ -3,6 +3,7 @@ commands, a study finished once for the tests that only read it, and polling wit
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -97,10 +98,10 @@ def study_exists(url: str, name: str) -> bool:
         return bool(cur.fetchone()[0])
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A database of its own on the real PostgreSQL server, dropped at the end."""
-    name = f"study_test_{uuid.uuid4().hex[:10]}"
+@contextlib.contextmanager
+def fresh_database(prefix: str) -> Iterator[str]:
+    """A new database on the real PostgreSQL server (its URL), dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     try:
         admin = psycopg2.connect(SERVER)
     except psycopg2.OperationalError as e:
@@ -108,11 +109,19 @@ def pg_url() -> Iterator[str]:
     admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = SERVER.rpartition("/")
-    yield f"{base}/{name}"
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    admin.close()
+    try:
+        yield f"{SERVER.rpartition('/')[0]}/{name}"
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A database of the session's own, dropped at the end."""
+    with fresh_database("study_test") as url:
+        yield url
 
 
 @dataclass
@@ -203,7 +212,8 @@ class Finished:
 @pytest.fixture(scope="session")
 def finished(tmp_path_factory: pytest.TempPathFactory, pg_url: str) -> Finished:
     """Run once per session for the tests that only read a finished study (status, iterations,
-    the dashboard). Tests that change a study run their own."""
+    the dashboard) and for the report test, the one that scores its test split. Tests that
+    change a study otherwise run their own."""
     folder = tmp_path_factory.mktemp("finished")
     steps = folder / "iterations.yaml"
     steps.write_text(STEPS)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 
 import optuna
 import psycopg2
 import pytest
 import sqlalchemy as sa
-from conftest import SERVER, Project
+from conftest import SERVER, Project, fresh_database
 from optuna.trial import TrialState
 
 from study._retry import Outage
@@ -112,16 +111,8 @@ def test_trial_cache_sees_its_own_changes_at_once_and_others_after_sync(
 @pytest.fixture
 def own_database() -> Iterator[str]:
     """A database of this test's own, which it may take away and give back."""
-    name = f"study_outage_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(SERVER)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    yield f"{SERVER.rpartition('/')[0]}/{name}"
-    with admin.cursor() as cur:
-        cur.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-        cur.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    admin.close()
+    with fresh_database("study_outage") as url:
+        yield url
 
 
 def _outage(url: str, seconds: float) -> threading.Thread:
