@@ -11,7 +11,7 @@ everything needed to continue: model, optimizer, epoch, RNG states, the best epo
 the learning curve. Loading uses ``torch.load(weights_only=True)``.
 
 Finished trials leave no checkpoint behind; of the final models only the current best trial's
-is kept (:class:`KeepBestModel`).
+(the best ``protocol.ensemble`` trials') are kept (:class:`KeepBestModels`).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from study.errors import ConfigError
-from study.storage import best_trial
+from study.storage import best_trials
 
 log = logging.getLogger(__name__)
 
@@ -276,29 +276,35 @@ class Checkpointer:
             self.store.remove(self.artifact_id)
 
 
-class KeepBestModel:
-    """After each completed trial, remove every final model but the best trial's.
+class KeepBestModels:
+    """After each completed trial, remove every final model but the ``keep`` best trials' (one,
+    or ``protocol.ensemble``'s members).
 
     The models kept are listed in the study's ``models`` user attribute (trial number to
-    artifact id), so no trial needs to be loaded; the study's lock serialises workers.
+    artifact id); the study's lock serialises workers.
     """
 
     def __init__(
-        self, store: ArtifactStore, lock: Callable[[], contextlib.AbstractContextManager[Any]]
+        self,
+        store: ArtifactStore,
+        lock: Callable[[], contextlib.AbstractContextManager[Any]],
+        keep: int = 1,
     ) -> None:
         self.store = store
         self.lock = lock
+        self.keep = keep
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         artifact = trial.user_attrs.get("model_artifact")
         if trial.state != TrialState.COMPLETE or artifact is None:
             return
         with self.lock():
-            best = best_trial(study).number  # a warm start's copies have no model here
+            # A warm start's copies have no model here and are never among these.
+            best = {t.number for t in best_trials(study, self.keep)}
             models: dict[str, str] = dict(study.user_attrs.get("models", {}))
             models[str(trial.number)] = artifact
             for number, artifact_id in list(models.items()):
-                if int(number) != best:
+                if int(number) not in best:
                     with contextlib.suppress(ArtifactNotFound):
                         self.store.remove(artifact_id)
                     del models[number]

@@ -147,6 +147,7 @@ _GROUP_SCHEMAS: dict[str, dict[str, type]] = {
         "rotten_tomatoes": text.RottenTomatoesConfig,
         "forecast": forecast.ForecastConfig,
         "airline": forecast.AirlineConfig,
+        "lynx": forecast.LynxConfig,
     },
     "search_space": {"search_space": space.SearchSpace},
     "artifacts": {"filesystem": artifacts.FileSystemArtifacts, "s3": artifacts.S3Artifacts},

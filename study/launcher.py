@@ -92,7 +92,7 @@ def _pump(i: int, proc: subprocess.Popen[str], console: Console) -> None:
 def launch(cfg: Config, overrides: list[str]) -> int:
     """Run the study to its budget with ``cfg.workers`` local processes; returns an exit code."""
     overrides = [o for o in overrides if not o.startswith(("worker.index=", "worker.threads="))]
-    data = load_checked_data(cfg)  # bad data stops here, before a study exists
+    data = load_checked_data(cfg, warn=True)  # bad data stops here, before a study exists
     storage = open_storage(cfg.storage)  # for embedded: keeps the server up while we run
     study = prepare_study(cfg, storage, data, warm_start.resolve(cfg, storage, data))
     device_gpus = [] if cfg.device == "cpu" else visible_gpus()

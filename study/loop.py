@@ -25,7 +25,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from study import tracking, warm_start
-from study.artifacts import KeepBestModel, build_store
+from study.artifacts import KeepBestModels, build_store
 from study.config import Config
 from study.devices import pick_device
 from study.errors import StudyError
@@ -196,7 +196,9 @@ def work(cfg: Config, run_trial: Callable[[optuna.Trial, TrialContext], float] =
     study, storage, ctx = _join(cfg, stop)
     study_id = storage.get_study_id_from_name(cfg.study.name)
     failures = _Failures(cfg.worker.max_consecutive_failures)
-    keep_best = KeepBestModel(ctx.artifacts, lambda: study_lock(storage, study_id))
+    keep_best = KeepBestModels(
+        ctx.artifacts, lambda: study_lock(storage, study_id), cfg.protocol.ensemble
+    )
 
     def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
         ctx.current = None  # settled: nothing of this worker's is in flight any more

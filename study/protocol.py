@@ -8,9 +8,13 @@
   ``max_epochs`` epochs; its epochs are reported to the pruner as steps
   ``f * max_epochs + epoch``, so steps only grow and a pruner compares trials at the same fold and
   epoch. The trial's value is the mean over folds of each fold's best-epoch value.
+- ``ensemble = k``: the test scores the k best trials' models together, their predictions
+  averaged (each retrained first when the final model is retrained).
 - The final model: when a trial did not train on the whole training split (either option above,
   ``retrain=auto``) the best configuration is retrained on all of it before the test split is
   scored, for the number of epochs its trial found best. The test split is never used here.
+  Forecasting always retrains (``auto``) and on the validation part too: the forecast from the
+  test's origins is then fitted on all of their past, as a classical model would be.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from study.data import CLASSIFICATION, SequenceData, SequenceSet
+from study.data import CLASSIFICATION, FORECASTING, SequenceData, SequenceSet
 from study.data._sequences import split_indices
 from study.errors import ConfigError, DataError
 from study.models import ModelConfig, build_model
@@ -41,6 +45,9 @@ class ProtocolConfig:
     #: Retrain the best configuration on the full training split before the test: auto (when
     #: trials saw less than all of it), always, or never (test the best trial's own model).
     retrain: str = "auto"
+    #: Test an ensemble of the k best trials (chosen on validation): their predictions averaged
+    #: (class probabilities, or forecasts in the data's units). 1: the best trial alone.
+    ensemble: int = 1
 
 
 def validate(cfg: ProtocolConfig, task: str) -> None:
@@ -55,6 +62,8 @@ def validate(cfg: ProtocolConfig, task: str) -> None:
         raise ConfigError(
             f"protocol.train_fraction={cfg.train_fraction} must be in (0, 1]; e.g. 0.25"
         )
+    if cfg.ensemble < 1:
+        raise ConfigError(f"protocol.ensemble={cfg.ensemble}: use 1 (the best trial) or more")
     if cfg.retrain not in ("auto", "always", "never"):
         raise ConfigError(f"protocol.retrain={cfg.retrain!r} is not one of auto, always, never")
     if cfg.retrain == "never" and cfg.folds >= 2:
@@ -95,11 +104,17 @@ def schedule(cfg: ProtocolConfig, max_epochs: int) -> Schedule:
     return Schedule(max_epochs, n_folds(cfg))
 
 
-def retrains(cfg: ProtocolConfig) -> bool:
+def retrains(cfg: ProtocolConfig, task: str) -> bool:
     """Whether the test split scores a retrained model rather than the best trial's own."""
     if cfg.retrain == "auto":
-        return cfg.folds >= 2 or cfg.train_fraction < 1.0
+        return cfg.folds >= 2 or cfg.train_fraction < 1.0 or task == FORECASTING
     return cfg.retrain == "always"
+
+
+def through_validation(task: str, folds: int) -> bool:
+    """Whether the final model also trains on the validation split: after cross-validation
+    (every trial trained on parts of it) and for forecasting (the test's recent past)."""
+    return folds >= 2 or task == FORECASTING
 
 
 def concat(a: SequenceSet, b: SequenceSet) -> SequenceSet:
@@ -187,9 +202,10 @@ def retrain(
     seed: int,
     device: torch.device,
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Train the configuration from scratch on the full training split (plus validation when the
-    trials cross-validated over both) for ``epochs`` epochs; returns the model and a summary."""
-    train = concat(data.train, data.val) if folds >= 2 else data.train
+    """Train the configuration from scratch on the full training split (plus validation, see
+    :func:`through_validation`) for ``epochs`` epochs; returns the model and a summary."""
+    both = through_validation(data.task, folds)
+    train = concat(data.train, data.val) if both else data.train
     full = replace(data, train=train).to(device)
     torch.manual_seed(seed)
     shuffle = torch.Generator().manual_seed(seed)
@@ -204,6 +220,6 @@ def retrain(
         )
     summary: dict[str, Any] = {"epochs": epochs, "train_examples": len(train)}
     summary.update({f"train_{k}": v for k, v in scores.items()})
-    if folds < 2:  # validation was not trained on: still worth a look
+    if not both:  # validation was not trained on: still worth a look
         summary.update({f"val_{k}": v for k, v in evaluate(model, full, full.val).items()})
     return model.cpu(), summary

@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from study import iterations, samplers, space, warm_start
 from study.config import Config
-from study.data import SequenceData, load_data
+from study.data import CLASSIFICATION, SequenceData, load_data
 from study.errors import ConfigError
 from study.rdb import BudgetedRDBStorage
 from study.storage import setup_lock
@@ -68,8 +68,13 @@ def _check_unchanged(study: optuna.Study, cfg: Config) -> None:
     study.set_user_attr("settings", current)
 
 
-def load_checked_data(cfg: Config) -> SequenceData:
-    """Load the data before anything is created: bad data is refused here, with one line."""
+#: Fewer validation examples than this and the pick between trials is mostly noise.
+SMALL_VALIDATION = 30
+
+
+def load_checked_data(cfg: Config, warn: bool = False) -> SequenceData:
+    """Load the data before anything is created: bad data is refused here, with one line.
+    ``warn``: log the data's warnings (the launcher, or a lone worker, does it once)."""
     data = load_data(cfg.data)
     if "input_length" in data.uses:
         longest = space.upper(cfg.search_space.input_length)
@@ -79,7 +84,39 @@ def load_checked_data(cfg: Config) -> SequenceData:
                 f"search_space.input_length reaches {longest} but {data.name} leaves room for "
                 f"at most {limit} steps of history; lower it"
             )
+    if "seasonal" in data.uses:
+        _check_seasonal(cfg, data)
+    if warn:
+        for note in _notes(cfg, data):
+            log.warning("%s", note)
     return data
+
+
+def _check_seasonal(cfg: Config, data: SequenceData) -> None:
+    """The seasonal treatments the space allows must fit the training part."""
+    p, train, season = cfg.search_space.seasonal, data.info["train"], getattr(data, "season", 1)
+    if space.contains(p, "decompose") and train < 2 * season:
+        raise ConfigError(
+            f"search_space.seasonal=decompose needs two seasons of training data ({2 * season} "
+            f"steps, {train} here); drop it from search_space.seasonal.choices"
+        )
+    room = getattr(data, "max_input_length", train) - season
+    if space.contains(p, "difference") and space.upper(cfg.search_space.input_length) > room:
+        raise ConfigError(
+            f"search_space.seasonal=difference needs a season more history ({season} steps): "
+            f"lower search_space.input_length.high to {room} or drop difference from "
+            "search_space.seasonal.choices"
+        )
+
+
+def _notes(cfg: Config, data: SequenceData) -> list[str]:
+    notes = list(data.notes)
+    if data.task == CLASSIFICATION and cfg.protocol.folds < 2 and len(data.val) < SMALL_VALIDATION:
+        notes.append(
+            f"validation holds {len(data.val)} examples: trials tie and the pick rests on a "
+            "handful; set protocol.folds=5 (k-fold over the training and validation splits)"
+        )
+    return notes
 
 
 def _exists(storage: BudgetedRDBStorage, name: str) -> bool:

@@ -26,6 +26,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
+from study.data.forecast import SEASONAL
 from study.errors import ConfigError
 from study.models import CELLS, POOLINGS, STEMS
 from study.training import OPTIMIZERS
@@ -73,10 +74,13 @@ class SearchSpace:
     max_length: Param = _p(choices=[32, 64, 128])
     #: Forecasting: the steps of history the model sees.
     input_length: Param = _p(low=12, high=48, step=12, integer=True)
+    #: Forecasting with a season: none, decompose (take the training part's seasonal component
+    #: out) or difference (forecast relative to the same step one season earlier).
+    seasonal: Param = _p(choices=["none", "decompose", "difference"])
 
 
 #: Parameters that exist only for the data that uses them (``SequenceData.uses``).
-DATA_PARAMS = ("embedding_dim", "max_length", "input_length")
+DATA_PARAMS = ("embedding_dim", "max_length", "input_length", "seasonal")
 
 
 #: Parameters whose values name something the model or the trainer builds.
@@ -85,6 +89,7 @@ _ALLOWED_CHOICES = {
     "optimizer": tuple(OPTIMIZERS),
     "pooling": POOLINGS,
     "stem": STEMS,
+    "seasonal": SEASONAL,
 }
 
 

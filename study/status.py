@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from study import iterations
+from study import baselines, iterations
 from study.artifacts import ArtifactOptions
 from study.errors import StudyError
 from study.rdb import BudgetedRDBStorage
@@ -82,14 +82,30 @@ def best_line(s: dict[str, Any]) -> str:
 
 
 def test_line(t: dict[str, Any]) -> str:
-    """The test score in a phrase: accuracy and F1, or errors beside the seasonal-naive ones."""
+    """The test score in a phrase (accuracy and F1, or errors), then the classical baselines on
+    the same targets and whether the tuned model beats them."""
     if "accuracy" in t:
         line = f"TEST accuracy {t['accuracy']:.4f} (macro-F1 {t['f1']:.4f}, n={t['n']})"
-        return line + _retrained(t)
-    line = f"TEST RMSE {t['rmse']:.4g} (MAE {t['mae']:.4g}, MAPE {t['mape']:.2f}%, n={t['n']})"
-    naive = t.get("seasonal_naive")
-    if naive:
-        line += f"; seasonal naive RMSE {naive['rmse']:.4g}"
+        metric, shown = "accuracy", "{:.4f}"
+    else:
+        n = f"{t['n']} origin{'s' if t['n'] != 1 else ''}"
+        line = f"TEST RMSE {t['rmse']:.4g} (MAE {t['mae']:.4g}, MAPE {t['mape']:.2f}%, {n})"
+        metric, shown = "rmse", "{:.4g}"
+    members = t.get("ensemble", {}).get("members")
+    if members:
+        alone = ", ".join(shown.format(m[metric]) for m in members)
+        line += f"; ensemble of {len(members)} trials (alone: {alone})"
+    classical = t.get("baselines") or {}
+    if "seasonal_naive" in t:  # a score stored before the classical models existed
+        classical = {"seasonal naive": t["seasonal_naive"], **classical}
+    if classical:
+        listed = ", ".join(f"{name} {shown.format(s[metric])}" for name, s in classical.items())
+        line += f"; {listed}"
+        strongest = baselines.best(classical, metric)
+        if strongest is not None:
+            name, value = strongest
+            ahead = t[metric] > value if metric == "accuracy" else t[metric] < value
+            line += f": {'beats' if ahead else 'does not beat'} {name}"
     return line + _retrained(t)
 
 

@@ -233,9 +233,10 @@ def load_existing(storage: RDBStorage, name: str, **kwargs: Any) -> optuna.Study
         ) from e
 
 
-def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
-    """The best completed trial that ran in this study: a trial a warm start copied from another
-    study has no model here, so it is compared with but never tested."""
+def best_trials(study: optuna.Study, k: int) -> list[optuna.trial.FrozenTrial]:
+    """The ``k`` best completed trials that ran in this study, best first (ties: the earlier
+    trial first). A trial a warm start copied from another study has no model here, so it is
+    compared with but never tested."""
     done = [
         t
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
@@ -243,5 +244,10 @@ def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
     ]
     if not done:
         raise StudyError(f"study {study.study_name!r} has no completed trial yet")
-    pick = max if study.direction == optuna.study.StudyDirection.MAXIMIZE else min
-    return pick(done, key=lambda t: t.value)  # type: ignore[arg-type, return-value]
+    sign = -1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1
+    return sorted(done, key=lambda t: (sign * t.value, t.number))[:k]  # type: ignore[operator]
+
+
+def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
+    """The best completed trial that ran in this study (see :func:`best_trials`)."""
+    return best_trials(study, 1)[0]

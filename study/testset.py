@@ -1,8 +1,12 @@
 """The test set, touched once: the best trial's saved model is scored and the score stored.
 
+With ``protocol.ensemble=k`` the k best trials' models are scored together, their predictions
+averaged, and each member's own score is kept beside the ensemble's.
+
 With cross-validation or tuning on a fraction (:mod:`study.protocol`), the best configuration is
 first retrained on the whole training split, and that model is scored and kept instead.
 
+Beside it, the classical models of :mod:`study.baselines`, scored on the same test targets.
 A second request returns the stored score. Only when a later, better trial replaces the best
 one is the test set used again, and the stored count of evaluations says so.
 """
@@ -16,7 +20,7 @@ from typing import Any
 import optuna
 import torch
 
-from study import protocol
+from study import baselines, protocol
 from study.artifacts import build_store, read_model, write_model
 from study.config import Config
 from study.data import SequenceData, load_data
@@ -24,8 +28,8 @@ from study.devices import pick_device
 from study.errors import StudyError
 from study.models import architecture, build_model
 from study.rdb import BudgetedRDBStorage
-from study.storage import best_trial, study_lock
-from study.training import evaluate
+from study.storage import best_trials, study_lock
+from study.training import predict
 
 log = logging.getLogger(__name__)
 
@@ -74,27 +78,59 @@ def _retrain(
     return model, summary
 
 
+def _member(
+    cfg: Config,
+    study: optuna.Study,
+    trial: optuna.trial.FrozenTrial,
+    loaded: SequenceData,
+    retrain_on: torch.device | None,
+) -> tuple[SequenceData, torch.Tensor, dict[str, Any]]:
+    """One tested model: the trial's data view, its outputs on the test split, and the summary
+    of its retraining (empty when the trial's own model is tested)."""
+    params = trial.user_attrs.get("params_all", trial.params)
+    data = loaded.for_trial(params)
+    retrained: dict[str, Any] = {}
+    if retrain_on is not None:
+        model, retrained = _retrain(cfg, study, trial, data, params, retrain_on)
+    else:
+        model = _load_model(cfg, trial, data)
+    return data, predict(model, data.test), retrained
+
+
+def _stored_for(stored: dict[str, Any], numbers: list[int]) -> bool:
+    """Whether a stored score is the one these trials (best first) would get."""
+    if stored["trial"] != numbers[0]:
+        return False
+    return list(stored.get("ensemble", {}).get("trials", numbers[:1])) == numbers
+
+
 def test_score(cfg: Config, storage: BudgetedRDBStorage) -> dict[str, Any]:
-    """The best trial's test score: stored on the study, computed only if not stored yet."""
+    """The best trial's test score (or its ensemble's): stored on the study, computed only if
+    not stored yet."""
     # Retraining runs where the workers would (refused up front: device=cuda without CUDA).
-    retrain_on = pick_device(cfg.device) if protocol.retrains(cfg.protocol) else None
+    retrain_on = (
+        pick_device(cfg.device) if protocol.retrains(cfg.protocol, cfg.data.task()) else None
+    )
     study = optuna.load_study(study_name=cfg.study.name, storage=storage)
     with study_lock(storage, storage.get_study_id_from_name(cfg.study.name)):
-        best = best_trial(study)
-        stored = study.user_attrs.get("test")
-        if stored and stored["trial"] == best.number:
+        chosen = best_trials(study, cfg.protocol.ensemble)
+        numbers = [t.number for t in chosen]
+        stored: dict[str, Any] | None = study.user_attrs.get("test")
+        if stored is not None and _stored_for(stored, numbers):
             return dict(stored)
-        log.info("evaluating trial %d on the test split", best.number)
-        params = best.user_attrs.get("params_all", best.params)
-        data = load_data(cfg.data).for_trial(params)
-        retrained: dict[str, Any] = {}
-        if retrain_on is not None:
-            model, retrained = _retrain(cfg, study, best, data, params, retrain_on)
+        log.info("evaluating trial(s) %s on the test split", ", ".join(map(str, numbers)))
+        loaded = load_data(cfg.data)
+        members = [_member(cfg, study, t, loaded, retrain_on) for t in chosen]
+        data, outputs, retrained = members[0]
+        if len(members) == 1:
+            scores = {
+                "loss": data.eval_loss(outputs, data.test),
+                **data.score(outputs, data.test),
+            }
         else:
-            model = _load_model(cfg, best, data)
-        scores = evaluate(model, data, data.test)
+            scores = data.ensemble_score([(view, out) for view, out, _ in members])
         result = {
-            "trial": best.number,
+            "trial": numbers[0],
             **scores,
             "n": len(data.test),
             "evaluated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
@@ -102,9 +138,18 @@ def test_score(cfg: Config, storage: BudgetedRDBStorage) -> dict[str, Any]:
             ),
             "evaluations": (stored or {}).get("evaluations", 0) + 1,
         }
+        if len(members) > 1:  # each member's own score, to see what averaging gained
+            result["ensemble"] = {
+                "trials": numbers,
+                "members": [
+                    {"trial": n, **view.score(out, view.test)}
+                    for n, (view, out, _) in zip(numbers, members, strict=True)
+                ],
+            }
         if retrained:
             result["retrained"] = retrained
-        if "seasonal_naive" in data.info:  # forecasting: the baseline to beat, same targets
-            result["seasonal_naive"] = data.info["seasonal_naive"]["test"]
+        classical = baselines.for_test(loaded)  # the models to beat, on the same targets
+        if classical:
+            result["baselines"] = classical
         study.set_user_attr("test", result)
         return result

@@ -96,10 +96,15 @@ def train_epoch(
 
 
 @torch.no_grad()
+def predict(model: nn.Module, split: SequenceSet, batch_size: int = 1024) -> torch.Tensor:
+    """The model's outputs on a split, in evaluation mode."""
+    model.eval()
+    return torch.cat([model(x, lengths) for x, lengths, _ in batches(split, batch_size)])
+
+
 def evaluate(
     model: nn.Module, data: SequenceData, split: SequenceSet, batch_size: int = 1024
 ) -> dict[str, float]:
     """The loss and the task's metrics (accuracy and F1, or RMSE, MAE and MAPE) on a split."""
-    model.eval()
-    outputs = torch.cat([model(x, lengths) for x, lengths, _ in batches(split, batch_size)])
-    return {"loss": float(data.loss(outputs, split.y).item()), **data.score(outputs, split)}
+    outputs = predict(model, split, batch_size)
+    return {"loss": data.eval_loss(outputs, split), **data.score(outputs, split)}

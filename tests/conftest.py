@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import optuna
 import psycopg2
@@ -51,6 +53,18 @@ def wait_until(condition: Callable[[], bool], timeout: float = 120, what: str = 
     while not condition():
         assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting {what}"
         time.sleep(0.1)
+
+
+def run_worker(cfg: Any) -> int:
+    """``study.loop.work`` in this process, its signal handlers put back afterwards."""
+    from study.loop import work
+
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return work(cfg)
+    finally:  # the worker installs its own
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
 
 
 def free_port() -> int:

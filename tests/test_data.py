@@ -178,13 +178,74 @@ def test_truncation_length_is_per_trial(user_files: dict) -> None:
 # --- forecasting ---------------------------------------------------------------------------
 
 
-def test_airline_splits_by_time_and_scores_seasonal_naive_as_published() -> None:
+def test_airline_splits_by_time_and_validates_on_twelve_rolling_origins() -> None:
     data = _data("data=airline")
     assert isinstance(data, SeriesData)
-    assert data.info["train"] == 120 and data.info["test"] == 12
+    # The published test split (the last year, one origin); validation: 12 origins before it.
+    assert (data.info["train"], data.info["val"], data.info["test"]) == (109, 23, 12)
+    assert (data.info["val_origins"], data.info["test_origins"]) == (12, 1)
     assert data.info["seasonal_naive"]["test"]["rmse"] == pytest.approx(50.708, abs=1e-3)
     trial = data.for_trial({"input_length": 24})
-    assert (len(trial.train), len(trial.val), len(trial.test)) == (85, 1, 1)
+    assert (len(trial.train), len(trial.val), len(trial.test)) == (74, 12, 1)
+    assert data.notes == []
+
+
+@pytest.mark.parametrize("seasonal", ["none", "decompose", "difference"])
+def test_forecast_windows_return_to_the_data_units(seasonal: str) -> None:
+    """Whatever the transform (log, seasonal component out, scaling, relative to the last
+    value), a window's targets come back as the series' own values."""
+    data = _data("data=airline")
+    trial = data.for_trial({"input_length": 12, "seasonal": seasonal})
+    back = trial.units(trial.test.y, trial.test)[0, :, 0]
+    assert torch.allclose(back.double(), torch.tensor(data.values[-12:, 0]), rtol=1e-4)
+    first_val = trial.units(trial.val.y[:1], trial.val.subset([0]))[0, :, 0]
+    assert torch.allclose(first_val.double(), torch.tensor(data.values[109:121, 0]), rtol=1e-4)
+    plain = data.for_trial({"input_length": 12, "seasonal": "none"})
+    if seasonal != "none":  # the model sees the series with its season treated
+        assert not torch.allclose(trial.val.x, plain.val.x)
+    # Seasonal differences need a season before the first input: 12 training windows fewer.
+    assert len(trial.train) == len(plain.train) - (12 if seasonal == "difference" else 0)
+
+
+def test_val_loss_is_on_one_scale_whatever_the_seasonal_treatment() -> None:
+    """Trials that treat the season differently train on differently scaled targets; the
+    same forecast must still get the same val_loss, or the sampler and the pruner would
+    compare scales instead of forecasts."""
+    data = _data("data=airline")
+    work = torch.tensor(np.log(data.values), dtype=torch.float32)
+    losses = {}
+    for kind in ("none", "decompose", "difference"):
+        view = data.for_trial({"input_length": 24, "seasonal": kind})
+        first, _ = view.origins("val")
+        # The naive forecast (the last observed value), as this view's model would output it.
+        last = work[first - 1 : first - 1 + len(view.val)][:, None, :].expand(-1, 12, -1)
+        sc = view.scaled
+        out = (last - torch.tensor(sc.mean)) / torch.tensor(sc.std) - view.val.level
+        losses[kind] = view.eval_loss(out.flatten(1).float(), view.val)
+        assert view.eval_loss(view.val.y, view.val) == 0.0
+    assert losses["none"] > 0
+    assert losses["decompose"] == pytest.approx(losses["none"], rel=1e-4)
+    assert losses["difference"] == pytest.approx(losses["none"], rel=1e-4)
+
+
+def test_short_series_and_short_horizons_get_the_origins_they_allow(tmp_path: Path) -> None:
+    path = tmp_path / "short.csv"
+    path.write_text("units\n" + "".join(f"{100 + i % 7 + i * 0.1:.2f}\n" for i in range(60)))
+    history = "search_space.input_length.high=12"
+    one_step = _data(
+        "data=forecast", f"data.path={path}", "data.horizon=1", "data.season=7", history
+    )
+    assert (one_step.info["val_origins"], one_step.info["test_origins"]) == (12, 12)
+    assert one_step.notes == []
+    short = _data(
+        "data=forecast",
+        f"data.path={path}",
+        "data.horizon=12",
+        "data.season=7",
+        history,
+    )
+    assert short.info["train"] >= 36 and short.info["val_origins"] < 12
+    assert len(short.notes) == 1 and "data.val_size" in short.notes[0]
 
 
 def test_own_forecast_csv_is_sorted_by_time_and_beats_seasonal_naive(user_files: dict) -> None:
@@ -204,7 +265,7 @@ def test_own_forecast_csv_is_sorted_by_time_and_beats_seasonal_naive(user_files:
 
 
 def test_input_length_longer_than_the_history_is_refused() -> None:
-    with pytest.raises(ConfigError, match="input_length reaches 200 .* at most 108 steps"):
+    with pytest.raises(ConfigError, match="input_length reaches 200 .* at most 97 steps"):
         _data("data=airline", "search_space.input_length.high=200")
 
 
@@ -287,7 +348,8 @@ def test_a_text_study_and_a_forecasting_study_from_own_files(
     result = project.run("study test", f"study.name={study_name}-sales", *sales)
     assert result.code == 0, result.err
     scored = result.json()
-    assert scored["rmse"] > 0 and scored["seasonal_naive"]["rmse"] > 0
+    assert scored["rmse"] > 0 and scored["n"] == 12, "the automatic test: 12 rolling origins"
+    assert {"seasonal naive", "SARIMA(0,1,1)(0,1,1)12"} <= set(scored["baselines"])
     best = project.status(f"study.name={study_name}-sales")["best"]
     assert "input_length" in best["params"] and "val_rmse" in best["metrics"]
 

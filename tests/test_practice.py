@@ -16,15 +16,18 @@ from conftest import (
     Project,
     curve_lengths,
     load_study,
+    run_worker,
     study_exists,
     wait_until,
 )
 from optuna.trial import TrialState
 
-from study import iterations, protocol
+from study import iterations, protocol, status, testset
 from study.config import load_config
 from study.errors import ConfigError
 from study.setup import load_checked_data
+from study.storage import best_trials, open_storage
+from study.training import predict
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -279,3 +282,61 @@ def test_warm_start_from_a_study_that_does_not_exist_is_refused(
     assert result.code == 2
     (line,) = result.err.strip().splitlines()
     assert line.startswith("error: warm_start.study: no study named 'nope'")
+
+
+# --- ensembles of the best trials ------------------------------------------------------------
+
+
+def test_an_ensemble_averages_the_best_trials_probabilities_and_scores_the_test_once(
+    pg_url: str, study_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # artifacts land here
+    cfg = load_config(
+        [
+            "storage=postgres", f"storage.url={pg_url}", f"study.name={study_name}",
+            "n_trials=4", "pruner=none", "worker.threads=1", "protocol.ensemble=3", *TINY,
+        ]
+    )  # fmt: skip
+    assert run_worker(cfg) == 0
+    storage = open_storage(cfg.storage)
+    study = load_study(pg_url, study_name)
+    best3 = [t.number for t in best_trials(study, 3)]
+    assert sorted(map(int, study.user_attrs["models"])) == sorted(best3), "the members' models"
+
+    scored = testset.test_score(cfg, storage)
+    assert scored["ensemble"]["trials"] == best3 and scored["trial"] == best3[0]
+    # The same figure by hand: the three saved models' probabilities, averaged.
+    data = load_checked_data(cfg)
+    probs = []
+    for t in best_trials(study, 3):
+        view = data.for_trial(t.user_attrs["params_all"])
+        probs.append(predict(testset._load_model(cfg, t, view), view.test).softmax(1))
+    by_hand = (torch.stack(probs).mean(0).argmax(1) == data.test.y).double().mean().item()
+    assert scored["accuracy"] == pytest.approx(by_hand)
+    assert len(scored["ensemble"]["members"]) == 3
+    assert testset.test_score(cfg, storage)["evaluations"] == 1, "asked again: the stored score"
+    assert "ensemble of 3 trials" in status.test_line(scored)
+
+
+def test_a_forecast_ensemble_retrains_each_member_through_validation(
+    pg_url: str, study_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(
+        [
+            "storage=postgres", f"storage.url={pg_url}", f"study.name={study_name}",
+            "data=airline", "n_trials=3", "pruner=none", "worker.threads=1",
+            "protocol.ensemble=2", "search_space.input_length.value=24", *TINY,
+        ]
+    )  # fmt: skip
+    assert run_worker(cfg) == 0
+    scored = testset.test_score(cfg, open_storage(cfg.storage))
+    # The final models forecast the test from all of its past: training and validation windows.
+    best = load_study(pg_url, study_name).trials[scored["trial"]]
+    view = load_checked_data(cfg).for_trial(best.user_attrs["params_all"])
+    assert scored["retrained"]["train_examples"] == len(view.train) + len(view.val)
+    assert len(scored["ensemble"]["members"]) == 2 and scored["n"] == 1
+    assert set(scored["baselines"]) >= {"seasonal naive", "SARIMA(0,1,1)(0,1,1)12"}
+    # Forecasts averaged in the data's units: never worse than the members' mean error.
+    members = [m["rmse"] for m in scored["ensemble"]["members"]]
+    assert scored["rmse"] <= sum(members) / len(members) + 1e-9

@@ -4,15 +4,13 @@ starting a process (the slow tier runs the same path as real processes)."""
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 import pytest
-from conftest import TINY
+from conftest import TINY, run_worker
 
 from study import testset
 from study.config import load_config
-from study.loop import work
 from study.report.page import build
 from study.status import summary
 from study.storage import open_storage
@@ -33,12 +31,7 @@ def test_a_worker_runs_a_study_that_status_test_and_report_read(
             *TINY, "max_epochs=2",
         ]
     )  # fmt: skip
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        assert work(cfg) == 0
-    finally:  # the worker installs its own
-        for s, handler in handlers.items():
-            signal.signal(s, handler)
+    assert run_worker(cfg) == 0
 
     storage = open_storage(cfg.storage)
     s = summary(storage, study_name, cfg.artifacts)

@@ -74,6 +74,8 @@ class SequenceData:
     uses: tuple[str, ...] = ()
     #: Facts worth recording on the study (sizes, vocabulary, baselines).
     info: dict[str, Any] = field(default_factory=dict)
+    #: One-line warnings about the data worth a user's attention (shown once, by the launcher).
+    notes: list[str] = field(default_factory=list)
 
     task = CLASSIFICATION
 
@@ -89,12 +91,27 @@ class SequenceData:
         """The training loss (mean over the batch)."""
         return F.cross_entropy(outputs, y)
 
+    def eval_loss(self, outputs: torch.Tensor, s: SequenceSet) -> float:
+        """The loss a split is scored by (``val_loss``): the training loss, unless trials
+        differ in what they train on (forecasting: their seasonal treatment)."""
+        return float(self.loss(outputs, s.y).item())
+
     def score(self, outputs: torch.Tensor, s: SequenceSet) -> dict[str, float]:
         """Metrics of a whole split: accuracy and macro-F1."""
         pred = outputs.argmax(1)
         return {
             "accuracy": float((pred == s.y).double().mean().item()),
             "f1": macro_f1(pred, s.y, self.n_classes),
+        }
+
+    def ensemble_score(self, members: list[tuple[SequenceData, torch.Tensor]]) -> dict[str, float]:
+        """Several models' outputs on the test split (each with the data view its trial used),
+        scored together: the class probabilities averaged."""
+        probs = torch.stack([out.softmax(1) for _, out in members]).mean(0)
+        log_probs = probs.clamp_min(1e-12).log()  # argmax and NLL of the averaged probabilities
+        return {
+            "loss": float(F.nll_loss(log_probs, self.test.y)),
+            **self.score(log_probs, self.test),
         }
 
     def longest(self) -> int:

@@ -11,6 +11,7 @@ Scores are in the data's own units: RMSE, MAE and MAPE (%), next to a seasonal-n
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -24,15 +25,20 @@ from study.data._options import BaseOptions
 from study.data._sequences import FORECASTING, SequenceData, SequenceSet
 from study.errors import DataError
 
+#: Forecast origins an automatic validation or test part holds (fewer when the series is short).
+ORIGINS = 12
+
 
 @dataclass
 class _WindowOptions(BaseOptions):
     """The forecasting task: shared by every forecasting option."""
 
     horizon: int = 12
-    #: The seasonal period of the seasonal-naive baseline (12 for monthly data).
+    #: The seasonal period (12 for monthly data): the seasonal-naive baseline, the classical
+    #: models' season and the ``seasonal`` search-space choice. 1: no season.
     season: int = 12
-    #: Validation and test targets: steps at the end of the series (0: one horizon each).
+    #: Validation and test targets: steps at the end of the series. 0 (automatic): a backtest of
+    #: up to 12 rolling origins each (``horizon + 11`` steps), fewer where the series is short.
     val_size: int = 0
     test_size: int = 0
     #: Forecast log(values) (positive series with multiplicative seasonality).
@@ -42,7 +48,7 @@ class _WindowOptions(BaseOptions):
         return FORECASTING
 
     def uses(self) -> tuple[str, ...]:
-        return ("input_length",)
+        return ("input_length", "seasonal") if self.season > 1 else ("input_length",)
 
 
 @dataclass
@@ -60,23 +66,54 @@ class ForecastConfig(_WindowOptions):
 class AirlineConfig(_WindowOptions):
     _target_: str = "study.data.forecast.load_airline"
     name: str = "airline"
+    #: The published split: the last year, one origin.
+    test_size: int = 12
+    log: bool = True
+
+
+#: How a trial treats the season (``search_space.seasonal``): not at all; take out the training
+#: part's seasonal component (classical decomposition); or model seasonal differences, each
+#: target relative to the same step of the last observed season.
+SEASONAL = ("none", "decompose", "difference")
+
+
+@dataclass
+class LynxConfig(_WindowOptions):
+    _target_: str = "study.data.forecast.load_lynx"
+    name: str = "lynx"
+    horizon: int = 1
+    season: int = 1
     log: bool = True
 
 
 @dataclass
-class SeriesData(SequenceData):
-    """Windows are cut per trial (``input_length``); the scaled series stays on the device."""
+class _Scaled:
+    """The series as one trial's model sees it: transformed, standardised on the training part."""
 
-    series: torch.Tensor = field(default_factory=lambda: torch.empty(0))
+    kind: str  # one of SEASONAL
+    #: What the model reads, per step, standardised (seasonal differences for ``difference``).
+    series: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    #: The first step with an input (a season in, for ``difference``).
+    start: int
+    #: ``decompose``: the seasonal component, per step.
+    seasonal: np.ndarray | None = None
+
+
+@dataclass
+class SeriesData(SequenceData):
+    """Windows are cut per trial (``input_length``, ``seasonal``) from the raw values."""
+
+    values: np.ndarray = field(default_factory=lambda: np.empty((0, 1)))
     train_end: int = 0
     val_end: int = 0
     horizon: int = 12
-    mean: torch.Tensor = field(default_factory=lambda: torch.empty(0))
-    std: torch.Tensor = field(default_factory=lambda: torch.empty(0))
+    season: int = 12
     log: bool = False
-    _windows: dict[int, tuple[SequenceSet, SequenceSet, SequenceSet]] = field(
-        default_factory=dict, repr=False
-    )
+    #: What the current splits were cut with (set by :meth:`for_trial`).
+    scaled: _Scaled | None = None
+    _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     task = FORECASTING
 
@@ -86,51 +123,134 @@ class SeriesData(SequenceData):
 
     @property
     def max_input_length(self) -> int:
-        """The longest input that still leaves one training window."""
+        """The longest input that still leaves one training window (without seasonal
+        differences, which need a season more)."""
         return self.train_end - self.horizon
 
     def to(self, device: torch.device | str) -> SeriesData:
-        return replace(self, series=self.series.to(device), _windows={})
+        return replace(self, train=self.train.to(device), val=self.val.to(device))
 
-    def _cut(self, length: int, first: int, last: int) -> SequenceSet:
-        """Windows whose forecasts start at ``first`` ... ``last`` (inclusive)."""
-        s, h = self.series, self.horizon
-        origins = range(first, last + 1)
-        x = torch.stack([s[o - length : o] for o in origins])
-        y = torch.stack([s[o : o + h] for o in origins])
-        level = x[:, -1, :]
+    def transformed(self) -> np.ndarray:
+        """The values in the space the models work in (log when ``data.log``)."""
+        return np.log(self.values) if self.log else self.values
+
+    def _scale(self, kind: str) -> _Scaled:
+        if ("scaled", kind) in self._cache:
+            return self._cache["scaled", kind]
+        work, s, end = self.transformed(), self.season, self.train_end
+        seasonal, start = None, 0
+        if kind == "difference":
+            inputs, start = np.zeros_like(work), s
+            inputs[s:] = work[s:] - work[:-s]
+        elif kind == "decompose":  # the training part's component, repeated periodically
+            seasonal = seasonal_indices(work[:end], s, len(work))
+            inputs = work - seasonal
+        else:
+            inputs = work
+        mean, std = inputs[start:end].mean(axis=0), inputs[start:end].std(axis=0) + 1e-8
+        scaled = _Scaled(kind, (inputs - mean) / std, mean, std, start, seasonal)
+        self._cache["scaled", kind] = scaled
+        return scaled
+
+    def _cut(self, sc: _Scaled, length: int, first: int, last: int) -> SequenceSet:
+        """Windows whose forecasts start at ``first`` ... ``last`` (inclusive).
+
+        A target is the value minus an offset known at the origin (the seasonal component, or
+        the same step of the last observed season), standardised, and made relative to the
+        window's last input; ``level`` holds what to add back per target step to return to
+        standardised units (see :meth:`units`)."""
+        work, h, s = self.transformed(), self.horizon, self.season
+        origins = np.arange(first, last + 1)
+        steps = origins[:, None] + np.arange(h)[None, :]  # (windows, horizon)
+        if sc.kind == "difference":
+            offset = work[origins[:, None] - s + np.arange(h)[None, :] % s]
+        elif sc.kind == "decompose":
+            assert sc.seasonal is not None
+            offset = sc.seasonal[steps]
+        else:
+            offset = np.zeros((len(origins), h, work.shape[1]))
+        x = np.stack([sc.series[o - length : o] for o in origins])
+        last_seen = x[:, -1:, :]
+        target = (work[steps] - offset - sc.mean) / sc.std - last_seen
+        level = last_seen + offset / sc.std
+
+        def t(a: np.ndarray) -> torch.Tensor:
+            return torch.tensor(a, dtype=torch.float32)
+
         lengths = torch.full((len(origins),), length, dtype=torch.long)
-        return SequenceSet(x - level[:, None], lengths, (y - level[:, None]).flatten(1), level)
+        return SequenceSet(t(x - last_seen), lengths, t(target).flatten(1), t(level))
 
     def for_trial(self, params: dict[str, Any]) -> SeriesData:
         length = int(params["input_length"])
-        if not 1 <= length <= self.max_input_length:
+        kind = str(params.get("seasonal", "none")) if self.season > 1 else "none"
+        if kind not in SEASONAL:
+            raise DataError(f"seasonal={kind!r} is not one of {', '.join(SEASONAL)}")
+        sc = self._scale(kind)
+        if not 1 <= length <= self.max_input_length - sc.start:
             raise DataError(
-                f"input_length={length} leaves no training window; "
-                f"set search_space.input_length.high <= {self.max_input_length}"
+                f"input_length={length} (seasonal={kind}) leaves no training window; "
+                f"set search_space.input_length.high <= {self.max_input_length - sc.start}"
             )
-        if length not in self._windows:
-            h, end = self.horizon, len(self.series)
-            self._windows[length] = (
-                self._cut(length, length, self.train_end - h),
-                self._cut(length, self.train_end, self.val_end - h),
-                self._cut(length, self.val_end, end - h),
+        key = (length, kind)
+        if key not in self._cache:
+            h, end = self.horizon, len(self.values)
+            self._cache[key] = (
+                self._cut(sc, length, sc.start + length, self.train_end - h),
+                self._cut(sc, length, self.train_end, self.val_end - h),
+                self._cut(sc, length, self.val_end, end - h),
             )
-        train, val, test = self._windows[length]
-        return replace(self, train=train, val=val, test=test)
+        train, val, test = self._cache[key]
+        return replace(self, train=train, val=val, test=test, scaled=sc)
+
+    def _unscaled(self, scaled: torch.Tensor, s: SequenceSet) -> torch.Tensor:
+        """Outputs or targets in the transformed space (log with ``data.log``), unscaled."""
+        assert s.level is not None and self.scaled is not None
+        values = scaled.reshape(len(s), self.horizon, -1) + s.level
+        std, mean = (
+            torch.tensor(a, dtype=values.dtype) for a in (self.scaled.std, self.scaled.mean)
+        )
+        return values * std.to(values.device) + mean.to(values.device)
 
     def units(self, scaled: torch.Tensor, s: SequenceSet) -> torch.Tensor:
         """Outputs or targets back in the data's own units, shape (windows, horizon, series)."""
-        assert s.level is not None
-        values = scaled.reshape(len(s), self.horizon, -1) + s.level[:, None, :]
-        values = values * self.std.to(values.device) + self.mean.to(values.device)
+        values = self._unscaled(scaled, s)
         return values.exp() if self.log else values
 
     def loss(self, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(outputs, y)
 
+    def eval_loss(self, outputs: torch.Tensor, s: SequenceSet) -> float:
+        """The mean squared error in one scale for every trial (the transformed series'
+        standard deviation over the training part), whatever the trial's seasonal treatment:
+        trials stay comparable, for the sampler and the pruner alike."""
+        err = self._unscaled(outputs, s) - self._unscaled(s.y, s)
+        scale = torch.tensor(self.transformed()[: self.train_end].std(axis=0) + 1e-8)
+        return float((err.double() / scale.to(err.device)).pow(2).mean())
+
     def score(self, outputs: torch.Tensor, s: SequenceSet) -> dict[str, float]:
         return forecast_scores(self.units(outputs, s), self.units(s.y, s))
+
+    def ensemble_score(self, members: list[tuple[SequenceData, torch.Tensor]]) -> dict[str, float]:
+        """Forecasts averaged in the data's units (members may differ in window and transform)."""
+        views = [(view, out) for view, out in members if isinstance(view, SeriesData)]
+        pred = torch.stack([view.units(out, view.test) for view, out in views]).mean(0)
+        return forecast_scores(pred, self.units(self.test.y, self.test))
+
+    def origins(self, split: str) -> tuple[int, int]:
+        """The first and last forecast origin of ``val`` or ``test``."""
+        if split == "val":
+            return self.train_end, self.val_end - self.horizon
+        return self.val_end, len(self.values) - self.horizon
+
+
+def seasonal_indices(fit: np.ndarray, season: int, steps: int) -> np.ndarray:
+    """The additive seasonal component of ``fit`` (classical decomposition: a centred moving
+    average takes out the trend, each phase's mean detrended value is its index), repeated for
+    ``steps`` steps from the first."""
+    from statsmodels.tsa.seasonal import seasonal_decompose  # a second to import: only here
+
+    component = seasonal_decompose(fit, period=season, model="additive").seasonal
+    return np.asarray(component).reshape(len(fit), -1)[np.arange(steps) % season]
 
 
 def seasonal_naive(values: np.ndarray, first: int, last: int, horizon: int, season: int) -> dict:
@@ -149,6 +269,21 @@ def forecast_scores(pred: torch.Tensor, true: torch.Tensor) -> dict[str, float]:
         "mae": float(err.abs().mean()),
         "mape": float((err.abs() / true.double().abs().clamp(min=1e-12)).mean() * 100),
     }
+
+
+def part_sizes(
+    steps: int, horizon: int, season: int, val_size: int, test_size: int
+) -> tuple[int, int]:
+    """Validation and test steps: as given, or (0) grown one origin at a time up to
+    :data:`ORIGINS` while the training part keeps at least 60 % of the series."""
+    sizes = {"val": val_size or horizon, "test": test_size or horizon}
+    auto = [k for k, given in (("val", val_size), ("test", test_size)) if not given]
+    floor = max(2 * horizon + 1, season + 1, math.ceil(0.6 * steps))
+    for _ in range(ORIGINS - 1):
+        for k in auto:
+            if steps - sizes["val"] - sizes["test"] > floor:
+                sizes[k] += 1
+    return sizes["val"], sizes["test"]
 
 
 def build_series(
@@ -171,9 +306,11 @@ def build_series(
         raise DataError(f"{source}: row {row + 1} has a NaN or missing value; fill or drop it")
     if horizon < 1:
         raise DataError(f"data.horizon={horizon} must be at least 1")
-    val_size, test_size = val_size or horizon, test_size or horizon
-    if val_size < horizon or test_size < horizon:
+    if season < 1:
+        raise DataError(f"data.season={season} must be at least 1 (1: no season)")
+    if (val_size and val_size < horizon) or (test_size and test_size < horizon):
         raise DataError("data.val_size and data.test_size must be at least data.horizon")
+    val_size, test_size = part_sizes(len(values), horizon, season, val_size, test_size)
     val_end = len(values) - test_size
     train_end = val_end - val_size
     if train_end < 2 * horizon or train_end <= season:
@@ -183,9 +320,6 @@ def build_series(
         )
     if log and (values <= 0).any():
         raise DataError(f"{source}: data.log=true needs positive values; set data.log=false")
-    work = np.log(values) if log else values
-    mean, std = work[:train_end].mean(axis=0), work[:train_end].std(axis=0) + 1e-8
-    scaled = torch.tensor((work - mean) / std, dtype=torch.float32)
     empty = SequenceSet(torch.empty(0), torch.empty(0, dtype=torch.long), torch.empty(0))
     baseline = {
         split: seasonal_naive(values, first, last, horizon, season)
@@ -194,6 +328,14 @@ def build_series(
             ("test", val_end, len(values) - horizon),
         )
     }
+    val_origins = val_size - horizon + 1
+    notes = []
+    if val_origins < ORIGINS:
+        notes.append(
+            f"validation scores {val_origins} forecast origin(s) ({val_size} steps at "
+            f"data.horizon={horizon}): trials are chosen on few forecasts; raise data.val_size "
+            "(each step adds an origin) or give a longer series"
+        )
     return SeriesData(
         name=name,
         train=empty,
@@ -201,21 +343,23 @@ def build_series(
         test=empty,
         n_features=values.shape[1],
         classes=[],
-        uses=("input_length",),
+        uses=("input_length", "seasonal") if season > 1 else ("input_length",),
         info={
             "steps": len(values),
             "train": train_end,
             "val": val_size,
             "test": test_size,
             "horizon": horizon,
+            "val_origins": val_origins,
+            "test_origins": test_size - horizon + 1,
             "seasonal_naive": baseline,
         },
-        series=scaled,
+        notes=notes,
+        values=values,
         train_end=train_end,
         val_end=val_end,
         horizon=horizon,
-        mean=torch.tensor(mean, dtype=torch.float32),
-        std=torch.tensor(std, dtype=torch.float32),
+        season=season,
         log=log,
     )
 
@@ -249,11 +393,21 @@ def load(
     return build_series(name, frame[targets].to_numpy(), source=str(file), **options)
 
 
-def load_airline(name: str = "airline", **options: Any) -> SeriesData:
-    """Monthly airline passengers 1949-1960 (Box & Jenkins), shipped with sktime."""
+def _bundled(dataset: str) -> np.ndarray:
+    """A series sktime ships (``sktime.datasets.load_<dataset>``), read offline."""
+    import sktime.datasets
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from sktime.datasets import load_airline as sktime_airline
+        return np.asarray(getattr(sktime.datasets, f"load_{dataset}")().to_numpy())
 
-        values = sktime_airline().to_numpy()
-    return build_series(name, values, source="airline", **options)
+
+def load_airline(name: str = "airline", **options: Any) -> SeriesData:
+    """Monthly airline passengers 1949-1960 (Box & Jenkins), shipped with sktime."""
+    return build_series(name, _bundled("airline"), source="airline", **options)
+
+
+def load_lynx(name: str = "lynx", **options: Any) -> SeriesData:
+    """Lynx trappings in Canada's Mackenzie River district, yearly 1821-1934 (Elton & Nicholson
+    1942; Campbell & Walker 1977), shipped with sktime."""
+    return build_series(name, _bundled("lynx"), source="lynx", **options)

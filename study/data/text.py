@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,13 @@ class RottenTomatoesConfig(_TextOptions):
     _target_: str = "study.data.text.load_rotten_tomatoes"
     name: str = "rotten_tomatoes"
     max_tokens: int = 100
+
+
+@dataclass
+class TextData(SequenceData):
+    """Token ids for the models, and each split's words for the classical baseline."""
+
+    tokens: dict[str, list[list[str]]] = field(default_factory=dict, repr=False)
 
 
 def text_params(embeddings: str) -> tuple[str, ...]:
@@ -186,10 +193,11 @@ def build_text_splits(
     pretrained = None
     if embeddings:
         pretrained = read_vectors(existing("data.embeddings", embeddings), vocab)
-    return SequenceData(
+    train_tokens, val_tokens = [tokens[i] for i in tr], [tokens[i] for i in va]
+    return TextData(
         name=name,
-        train=subset([tokens[i] for i in tr], y[tr]),
-        val=subset([tokens[i] for i in va], y[va]),
+        train=subset(train_tokens, y[tr]),
+        val=subset(val_tokens, y[va]),
         test=subset(test_tokens, y_test),
         n_features=0,
         classes=classes,
@@ -197,6 +205,7 @@ def build_text_splits(
         pretrained=pretrained,
         uses=text_params(embeddings),
         info={"train": len(tr), "val": len(va), "test": len(y_test), "vocabulary": len(vocab) + 2},
+        tokens={"train": train_tokens, "val": val_tokens, "test": test_tokens},
     )
 
 
