@@ -12,6 +12,11 @@ them one after another; strided convolutions in front of recurrent layers are ho
 recognisers shorten their input (Deep Speech 2, Amodei et al. 2016) and how convolutional-
 recurrent classifiers of sensor series work (DeepConvLSTM, Ordóñez & Roggen 2016); LSTM-FCN
 (Karim et al. 2017) shows convolutional features beside an LSTM winning on the UCR archive.
+
+Forecasts may add a linear map of the input window to the head's output (``highway``): the
+autoregressive component of LSTNet (Lai et al. 2018), which keeps the network's forecast
+anchored to the scale of its input where a small series gives a recurrence too little to learn
+from.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ ARCHITECTURE = (
     "pooling",
     "stem",
     "stem_reduction",
+    "highway",
+    "input_length",
 )
 
 #: How the recurrent outputs become one vector (``search_space.pooling``): the last state of each
@@ -86,6 +93,8 @@ class SequenceModel(nn.Module):
         pooling: str = "last",
         stem: str = "none",
         stem_reduction: int = 1,
+        highway: bool = False,
+        input_length: int = 0,
     ) -> None:
         super().__init__()
         if pooling not in POOLINGS:
@@ -95,6 +104,7 @@ class SequenceModel(nn.Module):
         self.pooling = pooling
         self.directions = 2 if bidirectional else 1
         self.embedding: nn.Embedding | None = None
+        n_inputs = n_features
         if vocab_size:
             if pretrained is not None:
                 embedding_dim = int(pretrained.shape[1])
@@ -116,6 +126,12 @@ class SequenceModel(nn.Module):
             bidirectional=bidirectional,
         )
         self.head = nn.Linear(hidden_size * self.directions, n_outputs)
+        # Forecasting: a linear map of the whole input window added to the head's output.
+        self.highway: nn.Linear | None = None
+        if highway:
+            if input_length < 1 or vocab_size:
+                raise ValueError("highway needs numeric inputs of a fixed input_length")
+            self.highway = nn.Linear(input_length * n_inputs, n_outputs)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         steps = self.input_dropout(self.embedding(x) if self.embedding is not None else x)
@@ -136,6 +152,8 @@ class SequenceModel(nn.Module):
                 total = (steps_out * valid).sum(dim=1)
                 pooled = total / lengths.to(steps_out.device).unsqueeze(1)
         out: torch.Tensor = self.head(pooled)
+        if self.highway is not None:
+            out = out + self.highway(x.flatten(1))
         return out
 
 

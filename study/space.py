@@ -77,10 +77,12 @@ class SearchSpace:
     #: Forecasting with a season: none, decompose (take the training part's seasonal component
     #: out) or difference (forecast relative to the same step one season earlier).
     seasonal: Param = _p(choices=["none", "decompose", "difference"])
+    #: Forecasting: add a linear map of the input window to the network's forecast.
+    highway: Param = _p(choices=[False, True])
 
 
 #: Parameters that exist only for the data that uses them (``SequenceData.uses``).
-DATA_PARAMS = ("embedding_dim", "max_length", "input_length", "seasonal")
+DATA_PARAMS = ("embedding_dim", "max_length", "input_length", "seasonal", "highway")
 
 
 #: Parameters whose values name something the model or the trainer builds.

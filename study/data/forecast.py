@@ -48,7 +48,7 @@ class _WindowOptions(BaseOptions):
         return FORECASTING
 
     def uses(self) -> tuple[str, ...]:
-        return ("input_length", "seasonal") if self.season > 1 else ("input_length",)
+        return forecast_params(self.season)
 
 
 @dataclass
@@ -243,6 +243,13 @@ class SeriesData(SequenceData):
         return self.val_end, len(self.values) - self.horizon
 
 
+def forecast_params(season: int) -> tuple[str, ...]:
+    """The search-space parameters a forecasting task uses (``seasonal`` only with a season)."""
+    if season > 1:
+        return ("input_length", "seasonal", "highway")
+    return ("input_length", "highway")
+
+
 def seasonal_indices(fit: np.ndarray, season: int, steps: int) -> np.ndarray:
     """The additive seasonal component of ``fit`` (classical decomposition: a centred moving
     average takes out the trend, each phase's mean detrended value is its index), repeated for
@@ -343,7 +350,7 @@ def build_series(
         test=empty,
         n_features=values.shape[1],
         classes=[],
-        uses=("input_length", "seasonal") if season > 1 else ("input_length",),
+        uses=forecast_params(season),
         info={
             "steps": len(values),
             "train": train_end,
