@@ -55,6 +55,7 @@ def run(command: Callable[[Config, list[str]], int], argv: list[str], worker: bo
 
 
 def status_main(argv: list[str]) -> int:
+    from study.recorded import for_study
     from study.status import best_line, iterations_lines, summary
     from study.storage import open_storage
 
@@ -62,8 +63,10 @@ def status_main(argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     args, overrides = parser.parse_known_args(argv)
 
-    def show(cfg: Config, _: list[str]) -> int:
-        s = summary(open_storage(cfg.storage), cfg.study.name, cfg.artifacts)
+    def show(cfg: Config, given: list[str]) -> int:
+        storage = open_storage(cfg.storage)
+        cfg = for_study(cfg, storage, given)
+        s = summary(storage, cfg.study.name, cfg.artifacts)
         if args.json:
             print(json.dumps(s))
             return 0
@@ -82,11 +85,13 @@ def status_main(argv: list[str]) -> int:
 
 
 def test_main(argv: list[str]) -> int:
+    from study.recorded import for_study
     from study.storage import open_storage
     from study.testset import test_score
 
-    def score(cfg: Config, _: list[str]) -> int:
-        result = test_score(cfg, open_storage(cfg.storage))
+    def score(cfg: Config, given: list[str]) -> int:
+        storage = open_storage(cfg.storage)
+        result = test_score(for_study(cfg, storage, given), storage)
         print(json.dumps(result))
         return 0
 
@@ -127,11 +132,13 @@ def dashboard_main(argv: list[str]) -> int:
 
 
 def report_main(argv: list[str]) -> int:
+    from study.recorded import for_study
     from study.report.page import build
     from study.storage import open_storage
 
-    def write(cfg: Config, _: list[str]) -> int:
-        report = build(cfg, open_storage(cfg.storage))
+    def write(cfg: Config, given: list[str]) -> int:
+        storage = open_storage(cfg.storage)
+        report = build(for_study(cfg, storage, given), storage)
         for line in report.summary:
             print(line)
         print(f"report: {report.html}")
@@ -169,6 +176,8 @@ def health_main(argv: list[str]) -> int:
 
 
 USAGE = """usage: study COMMAND [options] [overrides...]
+  status, test and report read a study with the settings it was created with: give study.name
+  (or nothing: the default study, else the one last launched here, else the storage's only one)
   status [--json]               trials by state, best trial, its model and test score
   test                          the best trial's test score (computed once, then stored)
   report                        HTML report, PNGs, CSV/Parquet tables, diagnosis (report.*)

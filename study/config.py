@@ -121,7 +121,7 @@ class Config:
     job: int = 0
 
 
-_GROUP_SCHEMAS: dict[str, dict[str, type]] = {
+GROUP_SCHEMAS: dict[str, dict[str, type]] = {
     "storage": {"storage": StorageConfig},
     "sampler": {
         "tpe": samplers.TPEConfig,
@@ -158,7 +158,7 @@ _GROUP_SCHEMAS: dict[str, dict[str, type]] = {
 def _register() -> None:
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
-    for group, schemas in _GROUP_SCHEMAS.items():
+    for group, schemas in GROUP_SCHEMAS.items():
         for name, node in schemas.items():
             cs.store(group=group, name=f"{name}_schema", node=node)
 

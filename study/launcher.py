@@ -25,7 +25,7 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from study import samplers, space, status, warm_start
+from study import recorded, samplers, space, status, warm_start
 from study.config import Config
 from study.errors import ConfigError
 from study.rdb import BudgetedRDBStorage
@@ -95,6 +95,7 @@ def launch(cfg: Config, overrides: list[str]) -> int:
     data = load_checked_data(cfg, warn=True)  # bad data stops here, before a study exists
     storage = open_storage(cfg.storage)  # for embedded: keeps the server up while we run
     study = prepare_study(cfg, storage, data, warm_start.resolve(cfg, storage, data))
+    recorded.remember(cfg.study.name)  # study status|test|report here need no study.name
     device_gpus = [] if cfg.device == "cpu" else visible_gpus()
     plan = gpu_plan(cfg.workers, device_gpus, cfg.workers_per_gpu)
     threads = max(1, (os.cpu_count() or 1) // cfg.workers)

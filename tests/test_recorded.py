@@ -1,0 +1,61 @@
+"""The study is the unit: reading commands find the study and re-apply the settings it was
+created with, so a user never repeats the launch's overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from conftest import TINY, Project, fresh_database
+
+from study import recorded
+from study.config import load_config
+from study.setup import settings_of
+from study.storage import open_storage
+
+
+def test_recorded_settings_replace_the_defaults_and_explicit_keys_win() -> None:
+    launched = load_config(
+        ["data=airline", "protocol.ensemble=5", "study.metric=val_rmse", "model=gru"]
+    )
+    plain = load_config([])
+    cfg = recorded.apply(plain, settings_of(launched), ["protocol.ensemble=2"])
+    assert cfg.data.name == "airline" and cfg.data.task() == "forecasting"
+    assert cfg.model.cell == "gru" and cfg.study.metric == "val_rmse"
+    assert cfg.study.direction == "minimize"
+    assert cfg.protocol.ensemble == 2, "a key the command line names wins"
+    assert cfg.search_space.seasonal.choices == ["none", "decompose", "difference"]
+
+
+def test_the_name_falls_back_to_the_last_launch_here_then_the_only_study(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with fresh_database("study_recorded") as url:
+        cfg = load_config(["storage=postgres", f"storage.url={url}"])
+        storage = open_storage(cfg.storage)
+        optuna.create_study(study_name="first", storage=storage)
+        assert recorded.resolve_name(cfg, storage, []) == "first", "the only study"
+        optuna.create_study(study_name="second", storage=storage)
+        assert recorded.resolve_name(cfg, storage, []) == cfg.study.name, "two: no guess"
+        recorded.remember("second")
+        assert recorded.resolve_name(cfg, storage, []) == "second", "launched here last"
+        named = ["study.name=first"]
+        assert recorded.resolve_name(load_config(named), storage, named) == "first"
+
+
+@pytest.mark.slow
+def test_after_a_launch_status_test_and_report_need_no_overrides(
+    project: Project, study_name: str
+) -> None:
+    launch = ["data=airline", f"study.name={study_name}", "n_trials=2", "workers=1", *TINY]
+    ran = project.run("study-launch", *launch, "search_space.input_length.value=12")
+    assert ran.code == 0, ran.err
+    status = project.status()  # neither study.name nor data=airline
+    assert status["study"] == study_name and "val_rmse" in status["best"]["metrics"]
+    tested = project.run("study test")
+    assert tested.code == 0, tested.err
+    assert "rmse" in tested.json() and tested.json()["evaluations"] == 1
+    report = project.run("study report")
+    assert report.code == 0 and "TEST RMSE" in report.out, report.err
