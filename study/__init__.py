@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from study.config import Config, load_config
+from typing import Any
+
 from study.errors import ConfigError, StorageError, StudyError
 
 __all__ = ["Config", "ConfigError", "StorageError", "StudyError", "load_config"]
+
+
+def __getattr__(name: str) -> Any:
+    """``Config`` and ``load_config`` on first use: ``--help`` must not wait for torch."""
+    if name in ("Config", "load_config"):
+        from study import config
+
+        return getattr(config, name)
+    raise AttributeError(f"module 'study' has no attribute {name!r}")

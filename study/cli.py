@@ -7,40 +7,74 @@ Every user error ends as one line on stderr, ``error: ...``, and a non-zero exit
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from omegaconf import OmegaConf
-
-from study import _logging
-from study.config import Config, load_config
 from study.errors import StudyError
-from study.storage import masked
+
+if TYPE_CHECKING:  # the entry points import the heavy parts only once they run
+    from study.config import Config
 
 log = logging.getLogger(__name__)
 
+#: The settings outside the config groups, for ``--help`` (``--cfg`` prints every one).
+TOP_LEVEL = """top-level settings (key=value):
+  study.name, study.metric, study.direction, study.prune_on   which study, what a trial returns
+  n_trials, max_epochs, seed                                   the global budget, per trial
+  workers, workers_per_gpu, device (auto|cpu|cuda)             local processes, where they train
+  protocol.folds, protocol.train_fraction, protocol.retrain, protocol.ensemble
+  warm_start.study, report.out_dir, tracking.mlflow_uri, storage.url, artifacts.base_path"""
+
+
+def usage(prog: str) -> str:
+    """What ``--help`` prints: the groups with their options (the default first), the top-level
+    settings and where to read on; built without importing torch."""
+    from study.conf import GROUPS, defaults, options
+
+    chosen = defaults()
+    lines = [
+        f"usage: {prog} [--cfg] [group=option ...] [key=value ...]",
+        "  --cfg   print every setting, composed with the overrides given, and exit",
+        "",
+        "config groups (group=option; the default first):",
+    ]
+    for group in GROUPS:
+        names = sorted(options(group), key=lambda o: (o != chosen.get(group), o))
+        lines.append(f"  {group:<13} {', '.join(names)}")
+    lines += ["", TOP_LEVEL, "", "every setting: --cfg; the manual: README.md"]
+    return "\n".join(lines)
+
 
 def _show(cfg: Config) -> str:
+    from omegaconf import OmegaConf
+
+    from study.storage import masked
+
     node = OmegaConf.structured(cfg)
     if node.storage.url:
         node.storage.url = masked(node.storage.url)
     return OmegaConf.to_yaml(node)
 
 
-def run(command: Callable[[Config, list[str]], int], argv: list[str], worker: bool = False) -> int:
-    """Parse ``[--cfg] overrides...``, compose the config, and run ``command`` on it."""
+Command = Callable[["Config", list[str]], int]
+
+
+def run(command: Command | str, argv: list[str], worker: bool = False, prog: str = "") -> int:
+    """Parse ``[--cfg] overrides...``, compose the config, and run ``command`` on it
+    (``"module:function"`` is imported only then, so ``--help`` stays instant)."""
     if any(a in ("-h", "--help") for a in argv):
-        print(
-            "usage: [--cfg] [key=value ...] [group=option ...]\n"
-            "  --cfg   print the composed configuration and exit\n"
-            "Settings and options: see README.md and conf/."
-        )
+        print(usage(prog or sys.argv[0].rsplit("/", 1)[-1]))
         return 0
     show = "--cfg" in argv
     overrides = [a for a in argv if a != "--cfg"]
     try:
+        from study import _logging
+        from study.config import load_config
+
         cfg = load_config(overrides)
         if show:
             print(_show(cfg))
@@ -48,22 +82,27 @@ def run(command: Callable[[Config, list[str]], int], argv: list[str], worker: bo
         from study.loop import worker_id
 
         _logging.setup(worker_id(cfg) if worker else None)
-        return command(cfg, overrides)
+        if isinstance(command, str):
+            module, _, name = command.partition(":")
+            resolved: Command = getattr(importlib.import_module(module), name)
+        else:
+            resolved = command
+        return resolved(cfg, overrides)
     except StudyError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
 
 
 def status_main(argv: list[str]) -> int:
-    from study.recorded import for_study
-    from study.status import best_line, iterations_lines, summary
-    from study.storage import open_storage
-
-    parser = argparse.ArgumentParser(prog="study status")
+    parser = argparse.ArgumentParser(prog="study status", add_help=False)
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     args, overrides = parser.parse_known_args(argv)
 
     def show(cfg: Config, given: list[str]) -> int:
+        from study.recorded import for_study
+        from study.status import best_line, iterations_lines, summary
+        from study.storage import open_storage
+
         storage = open_storage(cfg.storage)
         cfg = for_study(cfg, storage, given)
         s = summary(storage, cfg.study.name, cfg.artifacts)
@@ -81,25 +120,25 @@ def status_main(argv: list[str]) -> int:
             print(line)
         return 0
 
-    return run(show, overrides)
+    return run(show, overrides, prog="study status [--json]")
 
 
 def test_main(argv: list[str]) -> int:
-    from study.recorded import for_study
-    from study.storage import open_storage
-    from study.testset import test_score
-
     def score(cfg: Config, given: list[str]) -> int:
+        from study.recorded import for_study
+        from study.storage import open_storage
+        from study.testset import test_score
+
         storage = open_storage(cfg.storage)
         result = test_score(for_study(cfg, storage, given), storage)
         print(json.dumps(result))
         return 0
 
-    return run(score, argv)
+    return run(score, argv, prog="study test")
 
 
 def dashboard_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="study dashboard")
+    parser = argparse.ArgumentParser(prog="study dashboard", add_help=False)
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080)
     args, overrides = parser.parse_known_args(argv)
@@ -128,15 +167,15 @@ def dashboard_main(argv: list[str]) -> int:
             pass
         return 0
 
-    return run(serve, overrides)
+    return run(serve, overrides, prog="study dashboard [--host H] [--port P]")
 
 
 def report_main(argv: list[str]) -> int:
-    from study.recorded import for_study
-    from study.report.page import build
-    from study.storage import open_storage
-
     def write(cfg: Config, given: list[str]) -> int:
+        from study.recorded import for_study
+        from study.report.page import build
+        from study.storage import open_storage
+
         storage = open_storage(cfg.storage)
         report = build(for_study(cfg, storage, given), storage)
         for line in report.summary:
@@ -148,7 +187,7 @@ def report_main(argv: list[str]) -> int:
             print(f"not drawn: {skipped}")
         return 0
 
-    return run(write, argv)
+    return run(write, argv, prog="study report")
 
 
 def health_main(argv: list[str]) -> int:
@@ -194,6 +233,11 @@ def main(argv: list[str] | None = None) -> None:
         "dashboard": dashboard_main,
         "health": health_main,
     }
+    if argv and argv[0] in ("-h", "--help"):
+        print(
+            USAGE + "\n\nstudy COMMAND --help: the config groups and settings every command takes"
+        )
+        sys.exit(0)
     if not argv or argv[0] not in commands:
         print(USAGE, file=sys.stderr)
         sys.exit(2)

@@ -20,6 +20,7 @@ from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from study import artifacts, iterations, protocol, pruners, samplers, space, tracking
+from study.conf import options
 from study.data import forecast, series_files, text, ucr
 from study.errors import ConfigError
 from study.iterations import IterationsConfig
@@ -242,14 +243,6 @@ def _validate_metrics(cfg: Config) -> None:
             f"study.direction={cfg.study.direction} does not fit study.metric={cfg.study.metric}; "
             f"set study.direction={METRICS[cfg.study.metric]} (or auto)"
         )
-
-
-def options(group: str) -> list[str]:
-    """The options a user can pick for a config group (schemas hidden)."""
-    from importlib.resources import files
-
-    folder = files("study.conf").joinpath(group)
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
 def _missing_option(e: MissingConfigException) -> str:

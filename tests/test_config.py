@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from conftest import Project
 from hydra.utils import instantiate
@@ -154,3 +158,26 @@ def test_a_study_from_an_earlier_release_continues_and_a_changed_setting_is_refu
     changed = load_config([*args, "search_space.lr.low=1e-3"])
     with pytest.raises(ConfigError, match=r"search_space\.lr\.low: 0\.0001 -> 0\.001"):
         prepare_study(changed, storage, data)
+
+
+def test_help_lists_every_group_and_its_options_without_loading_torch() -> None:
+    bin_dir = Path(sys.executable).parent
+    shown = subprocess.run(
+        [str(bin_dir / "study-launch"), "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert shown.returncode == 0 and shown.stderr == ""
+    lines = {line.split()[0]: line for line in shown.stdout.splitlines() if line.startswith("  ")}
+    for group in ("data", "model", "sampler", "pruner", "search_space", "storage", "artifacts"):
+        assert set(options(group)) <= set(lines[group].split(None, 1)[1].split(", ")), group
+    assert lines["data"].split(None, 1)[1].startswith("japanese_vowels"), "the default first"
+    assert "protocol.ensemble" in shown.stdout and "n_trials" in shown.stdout
+    top = subprocess.run([str(bin_dir / "study"), "--help"], capture_output=True, text=True)
+    assert top.returncode == 0 and "status" in top.stdout
+    # Instant: the help path imports neither torch nor the config (which imports it).
+    probe = "import sys; from study.cli import usage; usage('x'); print('torch' in sys.modules)"
+    assert (
+        subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        == "False"
+    )

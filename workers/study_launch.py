@@ -5,11 +5,10 @@ from __future__ import annotations
 import sys
 
 from study.cli import run
-from study.launcher import launch
 
 
 def main() -> None:
-    sys.exit(run(launch, sys.argv[1:]))
+    sys.exit(run("study.launcher:launch", sys.argv[1:], prog="study-launch"))
 
 
 if __name__ == "__main__":
