@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import warnings
 
 import optuna
 
 
-class _NoStopTraceback(logging.Filter):
-    """A requested stop is not an error: keep Optuna's line about it, drop the traceback."""
+class _StopIsNotFailure(logging.Filter):
+    """A requested stop is not an error: Optuna's "Trial N failed because of ...
+    StopRequested()" warning and its traceback become one line saying the trial was interrupted
+    and will resume, and its "Trial N failed with value None." that follows is dropped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.interrupted: set[str] = set()
 
     def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
         if (
             record.exc_info
             and record.exc_info[0]
@@ -20,7 +28,15 @@ class _NoStopTraceback(logging.Filter):
         ):
             record.exc_info = None
             record.exc_text = None
-        return True
+            number = re.match(r"Trial (\d+) failed", message)
+            if number:
+                self.interrupted.add(number.group(1))
+                record.msg = "Trial %s interrupted; it resumes at its last epoch when run again"
+                record.args = (number.group(1),)
+                record.levelno, record.levelname = logging.INFO, "INFO"
+            return True
+        again = re.match(r"Trial (\d+) failed with value None", message)
+        return not (again and again.group(1) in self.interrupted)
 
 
 def setup(worker: str | None = None, level: int = logging.INFO) -> None:
@@ -30,7 +46,7 @@ def setup(worker: str | None = None, level: int = logging.INFO) -> None:
         logging.Formatter(f"%(asctime)s %(levelname)s{who} %(message)s", datefmt="%H:%M:%S")
     )
     root = logging.getLogger()
-    handler.addFilter(_NoStopTraceback())
+    handler.addFilter(_StopIsNotFailure())
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Heartbeats, grouped TPE and the retry callback are "experimental" in Optuna 5; we rely on

@@ -220,11 +220,22 @@ class Board:
         c = snap["counts"]
         per_hour, eta = self.rate(snap)
         table = Table(box=box.SIMPLE, pad_edge=False)
-        for name in ("complete", "pruned", "failed", "running", "best", "trials/h", "ETA"):
+        columns = (
+            "complete",
+            "pruned",
+            "interrupted",
+            "failed",
+            "running",
+            "best",
+            "trials/h",
+            "ETA",
+        )
+        for name in columns:
             table.add_column(name, justify="right")
         table.add_row(
             str(c["COMPLETE"] - self.copied),
             str(c["PRUNED"]),
+            str(c.get("INTERRUPTED", 0)),
             str(c["FAIL"]),
             str(c["RUNNING"]),
             "-" if snap["best"] is None else f"{snap['best']:.4f}",

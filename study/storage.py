@@ -208,15 +208,28 @@ def study_lock(storage: RDBStorage, study_id: int) -> Iterator[None]:
         yield
 
 
+#: Failed trials that were put back in the queue (a warm stop, a dead worker): Optuna's retry
+#: gives the new trial the old one's number as its ``failed_trial`` system attribute.
+_INTERRUPTED = sa.text(
+    "SELECT count(*) FROM trials t WHERE t.study_id = :s AND t.state = 'FAIL' AND EXISTS ("
+    " SELECT 1 FROM trial_system_attributes a JOIN trials r ON a.trial_id = r.trial_id"
+    " WHERE r.study_id = :s AND a.key = 'failed_trial' AND a.value_json = CAST(t.number AS TEXT))"
+)
+
+
 def trial_counts(storage: RDBStorage, study_id: int) -> dict[str, int]:
-    """Trials by state, counted in the database (cheap however long the study)."""
+    """Trials by state, counted in the database (cheap however long the study). A failed trial
+    that was re-queued counts as ``INTERRUPTED``, not ``FAIL``: its work goes on in its retry."""
     with storage.engine.connect() as conn:
         rows = conn.execute(
             sa.text("SELECT state, count(*) FROM trials WHERE study_id = :s GROUP BY state"),
             {"s": study_id},
         ).all()
+        interrupted = int(conn.execute(_INTERRUPTED, {"s": study_id}).scalar_one())
     counts = {state.name: 0 for state in optuna.trial.TrialState}
     counts.update({str(state): int(n) for state, n in rows})
+    counts["FAIL"] -= interrupted
+    counts["INTERRUPTED"] = interrupted
     return counts
 
 

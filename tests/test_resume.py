@@ -62,8 +62,12 @@ def test_first_sigterm_finishes_the_epoch_and_the_trial_resumes_there(
     args = [f"study.name={study_name}", "n_trials=1", "max_epochs=10", *SLOW]
     err = _warm_stop(project, pg_url, study_name, args)
     assert "finishing this epoch" in err and "put back in the queue" in err
+    assert "Trial 0 interrupted; it resumes" in err and "failed" not in err
     stopped = curve_lengths(pg_url, study_name)[0]
     assert [t.state for t in trials_of(pg_url, study_name)] == [TrialState.FAIL, TrialState.WAITING]
+    # Interrupted, not failed, wherever trials are counted.
+    counts = project.status(f"study.name={study_name}")["n_trials"]
+    assert (counts["INTERRUPTED"], counts["FAIL"], counts["WAITING"]) == (1, 0, 1)
 
     again = project.run("study-worker", *args)
     assert again.code == 0, again.err
