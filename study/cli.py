@@ -10,6 +10,7 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -81,7 +82,8 @@ def run(command: Command | str, argv: list[str], worker: bool = False, prog: str
             return 0
         from study.loop import worker_id
 
-        _logging.setup(worker_id(cfg) if worker else None)
+        prefixed = os.environ.get("STUDY_LAUNCHED") == "1"  # study-launch shows [wI] instead
+        _logging.setup(worker_id(cfg) if worker and not prefixed else None)
         if isinstance(command, str):
             module, _, name = command.partition(":")
             resolved: Command = getattr(importlib.import_module(module), name)

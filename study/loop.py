@@ -61,6 +61,24 @@ class _Failures:
             study.stop()
 
 
+def finished_line(trial: FrozenTrial, metric: str, prune_on: str) -> str | None:
+    """One line for a finished trial: its state, value, epochs and seconds (Optuna's own line,
+    parameters and all, is quieted). Failures keep Optuna's warning, which names the error."""
+    seconds = trial.duration.total_seconds() if trial.duration else 0.0
+    curve = trial.user_attrs.get("curve", [])
+    if trial.state == TrialState.COMPLETE and trial.value is not None:
+        best = trial.user_attrs.get("best_epoch")
+        at = f" (best epoch {best})" if best is not None else ""
+        return (
+            f"trial {trial.number} complete: {metric}={trial.value:.4f}{at}, "
+            f"{len(curve)} epochs, {seconds:.0f} s"
+        )
+    if trial.state == TrialState.PRUNED:
+        last = f": {prune_on}={curve[-1][prune_on]:.4f}" if curve and prune_on in curve[-1] else ""
+        return f"trial {trial.number} pruned after {len(curve)} epochs{last}, {seconds:.0f} s"
+    return None
+
+
 def _install_signal_handlers(stop: threading.Event) -> None:
     def handle(signum: int, frame: FrameType | None) -> None:
         # The flag is set before anything is logged: a Python handler can be interrupted by the
@@ -202,6 +220,10 @@ def work(cfg: Config, run_trial: Callable[[optuna.Trial, TrialContext], float] =
 
     def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
         ctx.current = None  # settled: nothing of this worker's is in flight any more
+        line = finished_line(trial, cfg.study.metric, cfg.study.prune_on)
+        if line:
+            log.info("%s", line)
+            log.debug("trial %d params: %s", trial.number, trial.params)
         if stop.is_set():
             study.stop()
 

@@ -121,6 +121,12 @@ def test_default_study_on_embedded_postgres_reports_test_score_once(tmp_path) ->
     result = project.run("study-launch", "n_trials=6", "workers=2", *TINY)
     assert result.code == 0, result.err
     assert "TEST accuracy" in result.out
+    # One line per finished trial, without the worker id the [wI] prefix already gives.
+    finished = [line for line in result.err.splitlines() if " complete: val_loss=" in line]
+    finished += [line for line in result.err.splitlines() if " pruned after " in line]
+    assert len(finished) == 6, result.err
+    assert all(line.startswith("[w") and "worker=" not in line for line in finished)
+    assert "finished with value" not in result.err and "parameters:" not in result.err
     s = project.status()
     assert s["study"] == "japanese_vowels-lstm"
     assert s["n_trials"]["total"] == 6 and s["n_trials"]["RUNNING"] == 0
