@@ -185,8 +185,22 @@ def test_study_survives_kills_and_a_database_restart(tmp_path: Path) -> None:
     workers = [project.popen("study-worker", *args, f"worker.index={i}") for i in range(3)]
     rng = random.Random(0)
     try:
+
+        def slot0_has_an_epoch() -> bool:
+            """Worker 0's running trial has a checkpointed epoch (so a kill can be resumed)."""
+            try:
+                trials = trials_of(pg_url, name)
+            except KeyError:  # the study is not created yet
+                return False
+            return any(
+                t.state == TrialState.RUNNING
+                and str(t.user_attrs.get("worker", "")).startswith("w0.")
+                and len(t.user_attrs.get("curve", [])) >= 1
+                for t in trials
+            )
+
         for kill in range(3):
-            wait_until(lambda: any(n >= 1 for n in curve_lengths(pg_url, name).values()))
+            wait_until(slot0_has_an_epoch, what="worker 0's trial to finish an epoch")
             time.sleep(rng.uniform(0.2, 1.5))  # a random moment of the trial, not a wait
             workers[0].kill()  # the same worker slot, three times
             workers[0].wait()
