@@ -105,7 +105,7 @@ def status_main(argv: list[str]) -> int:
         from study.status import best_line, iterations_lines, summary
         from study.storage import open_storage
 
-        storage = open_storage(cfg.storage)
+        storage = open_storage(cfg.storage, create=False)
         cfg = for_study(cfg, storage, given)
         s = summary(storage, cfg.study.name, cfg.artifacts)
         if args.json:
@@ -131,7 +131,7 @@ def test_main(argv: list[str]) -> int:
         from study.storage import open_storage
         from study.testset import test_score
 
-        storage = open_storage(cfg.storage)
+        storage = open_storage(cfg.storage, create=False)
         result = test_score(for_study(cfg, storage, given), storage)
         print(json.dumps(result))
         return 0
@@ -178,7 +178,7 @@ def report_main(argv: list[str]) -> int:
         from study.report.page import build
         from study.storage import open_storage
 
-        storage = open_storage(cfg.storage)
+        storage = open_storage(cfg.storage, create=False)
         report = build(for_study(cfg, storage, given), storage)
         for line in report.summary:
             print(line)

@@ -110,8 +110,13 @@ def _forget_dead_handles(path: Path) -> None:
             handles.write_text(json.dumps([p for p in pids if psutil.pid_exists(p)]))
 
 
-def _embedded_url(data_dir: str) -> str:
+def _embedded_url(data_dir: str, create: bool = True) -> str:
     path = Path(data_dir).expanduser().resolve()
+    if not create and not (path / "PG_VERSION").is_file():
+        raise StorageError(
+            f"storage=embedded: no database in {path} (nothing was launched from here); run "
+            "in the directory you launched from, or set storage.data_dir=<its .study/pgdata>"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
@@ -129,9 +134,10 @@ def _embedded_url(data_dir: str) -> str:
     return server.get_uri()
 
 
-def database_url(cfg: StorageConfig) -> str:
-    """A SQLAlchemy URL for psycopg2, with the password from the environment when needed."""
-    raw = _embedded_url(cfg.data_dir) if cfg.kind == "embedded" else cfg.url
+def database_url(cfg: StorageConfig, create: bool = True) -> str:
+    """A SQLAlchemy URL for psycopg2, with the password from the environment when needed.
+    ``create=False``: an embedded database must exist already (commands that only read)."""
+    raw = _embedded_url(cfg.data_dir, create) if cfg.kind == "embedded" else cfg.url
     url: URL = make_url(raw)
     # SQLAlchemy 2.1 maps plain postgresql:// to psycopg 3; the dependency is psycopg2.
     url = url.set(drivername="postgresql+psycopg2")
@@ -168,9 +174,12 @@ def _advisory_lock(url: str, key: int) -> Iterator[None]:
         engine.dispose()
 
 
-def open_storage(cfg: StorageConfig, new_trial_limit: int | None = None) -> BudgetedRDBStorage:
-    """Connect (creating Optuna's tables once), with heartbeats and retries of dead trials."""
-    url = database_url(cfg)
+def open_storage(
+    cfg: StorageConfig, new_trial_limit: int | None = None, create: bool = True
+) -> BudgetedRDBStorage:
+    """Connect (creating Optuna's tables once), with heartbeats and retries of dead trials.
+    ``create=False``: refuse, rather than create, an embedded database that does not exist."""
+    url = database_url(cfg, create)
     # Concurrent ``create_all`` calls (Optuna's table creation) race in PostgreSQL.
     with _advisory_lock(url, _LOCK_SETUP):
         try:

@@ -59,3 +59,13 @@ def test_after_a_launch_status_test_and_report_need_no_overrides(
     assert "rmse" in tested.json() and tested.json()["evaluations"] == 1
     report = project.run("study report")
     assert report.code == 0 and "TEST RMSE" in report.out, report.err
+
+
+def test_reading_commands_never_create_an_embedded_database(tmp_path: Path) -> None:
+    project = Project(tmp_path, ["storage=embedded"])
+    for command in ("study status", "study test", "study report"):
+        result = project.run(command)
+        assert result.code == 3, result.err
+        (line,) = result.err.strip().splitlines()
+        assert line.startswith("error: storage=embedded: no database in") and "data_dir" in line
+    assert not (tmp_path / ".study").exists(), "nothing was created"
