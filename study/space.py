@@ -95,6 +95,41 @@ _ALLOWED_CHOICES = {
 }
 
 
+#: Numeric parameters' valid values: (the lowest, whether the lowest itself is allowed, whether
+#: an integer); the dropouts also stay below 1. A value outside fails at once, not every trial.
+_BOUNDS: dict[str, tuple[float, bool, bool]] = {
+    "hidden_size": (1, True, True),
+    "num_layers": (1, True, True),
+    "dropout": (0.0, True, False),
+    "input_dropout": (0.0, True, False),
+    "stem_steps": (1, True, True),
+    "lr": (0.0, False, False),
+    "batch_size": (1, True, True),
+    "weight_decay": (0.0, True, False),
+    "clip_norm": (0.0, False, False),
+    "embedding_dim": (1, True, True),
+    "max_length": (1, True, True),
+    "input_length": (1, True, True),
+}
+
+
+def _check_bounds(key: str, name: str, values: list[Any]) -> None:
+    if name not in _BOUNDS:
+        return
+    low, closed, integer = _BOUNDS[name]
+    below_one = name.endswith("dropout")
+    for v in values:
+        number = isinstance(v, int | float) and not isinstance(v, bool)
+        ok = number and (low <= v if closed else low < v)
+        ok = ok and (not integer or float(v).is_integer()) and (not below_one or v < 1.0)
+        if not ok:
+            kind = "an integer" if integer else "a number"
+            side = f">= {low:g}" if closed else f"> {low:g}"
+            raise ConfigError(
+                f"{key}: {v!r} is invalid; give {kind} {side}{' and < 1' if below_one else ''}"
+            )
+
+
 def _kind(p: Param) -> str:
     if p.value is not None:
         return "fixed"
@@ -126,6 +161,7 @@ def validate(space: SearchSpace) -> None:
             if p.step is not None and p.step <= 0:
                 raise ConfigError(f"{key}.step must be > 0")
         values = [p.value] if kind == "fixed" else (p.choices or [])
+        _check_bounds(key, name, values if kind != "range" else [p.low, p.high])
         if allowed is not None:
             for v in values:
                 if v not in allowed:

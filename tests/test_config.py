@@ -97,6 +97,13 @@ def test_every_dataset_loads_its_three_splits(option: str, user_files: dict) -> 
         (["study.metric=val_rmse"], "classification records val_loss, val_accuracy, val_f1"),
         (["data=airline", "study.prune_on=val_f1"], "study.prune_on='val_f1': forecasting"),
         (["+whatever=1"], "unknown setting 'whatever'"),
+        (
+            ["search_space.batch_size.choices=[-4]"],
+            "batch_size: -4 is invalid; give an integer >= 1",
+        ),
+        (["search_space.dropout.high=1.0"], "dropout: 1.0 is invalid; give a number >= 0 and < 1"),
+        (["search_space.hidden_size.value=0"], "hidden_size: 0 is invalid; give an integer >= 1"),
+        (["search_space.lr.value=0"], "search_space.lr: 0 is invalid; give a number > 0"),
     ],
 )
 def test_bad_setting_is_one_clear_line(overrides: list[str], message: str) -> None:
