@@ -27,6 +27,7 @@ from rich.table import Table
 
 from study import recorded, samplers, space, status, warm_start
 from study.config import Config
+from study.devices import pick_device
 from study.errors import ConfigError
 from study.rdb import BudgetedRDBStorage
 from study.setup import load_checked_data, prepare_study
@@ -96,6 +97,7 @@ def _pump(i: int, proc: subprocess.Popen[str], console: Console) -> None:
 def launch(cfg: Config, overrides: list[str]) -> int:
     """Run the study to its budget with ``cfg.workers`` local processes; returns an exit code."""
     overrides = [o for o in overrides if not o.startswith(("worker.index=", "worker.threads="))]
+    pick_device(cfg.device)  # device=cuda without CUDA: refused before a study exists
     data = load_checked_data(cfg, warn=True)  # bad data stops here, before a study exists
     storage = open_storage(cfg.storage)  # for embedded: keeps the server up while we run
     study = prepare_study(cfg, storage, data, warm_start.resolve(cfg, storage, data))

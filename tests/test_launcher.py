@@ -6,7 +6,8 @@ import signal
 
 import psycopg2
 import pytest
-from conftest import TINY, Project, wait_until
+import torch
+from conftest import TINY, Project, study_exists, wait_until
 
 from study.errors import ConfigError
 from study.launcher import gpu_plan
@@ -128,3 +129,16 @@ def test_the_live_board_counts_rate_and_time_left() -> None:
     for word in ("complete", "pruned", "failed", "running", "best", "trials/h", "ETA"):
         assert word in text
     assert "0.2500" in text and "6.0" in text and "1 h 10 min" in text
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_device_cuda_without_cuda_is_refused_before_a_study_exists(
+    project: Project, pg_url: str, study_name: str
+) -> None:
+    for command in ("study-worker", "study-launch"):
+        result = project.run(command, f"study.name={study_name}", "device=cuda")
+        assert result.code == 2, result.err
+        assert result.err.strip().splitlines() == [
+            "error: device=cuda but no CUDA device is visible; use device=auto or cpu"
+        ]
+    assert not study_exists(pg_url, study_name)
