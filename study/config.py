@@ -187,6 +187,10 @@ def load_config(overrides: list[str]) -> Config:
     return cfg
 
 
+#: The longest study name: it names folders (checkpoints, reports), and file names stop at 255.
+MAX_NAME = 120
+
+
 def validate(cfg: Config) -> None:
     """Cross-setting checks that no single field's type can express."""
     for key in ("n_trials", "max_epochs", "workers", "workers_per_gpu"):
@@ -202,6 +206,11 @@ def validate(cfg: Config) -> None:
     protocol.validate(cfg.protocol, cfg.data.task())
     if not re.fullmatch(r"[A-Za-z0-9_.\-]+", cfg.study.name):
         raise ConfigError(f"study.name={cfg.study.name!r}: use letters, digits, '.', '_' and '-'")
+    if len(cfg.study.name) > MAX_NAME:
+        raise ConfigError(
+            f"study.name is {len(cfg.study.name)} characters long; use at most {MAX_NAME} "
+            "(it names folders of checkpoints and reports)"
+        )
     space.validate(cfg.search_space)
     if samplers.is_grid(cfg.sampler):
         try:
@@ -262,7 +271,25 @@ def _all_keys(node: Any, prefix: str = "") -> list[str]:
     return keys
 
 
+def _unparsable(text: str, overrides: list[str]) -> str | None:
+    """Hydra's parser errors ("LexerNoViableAltException: --n_trials=5") as what to type."""
+    if "LexerNoViableAltException" not in text and "mismatched input" not in text:
+        return None
+    bad = next((o for o in overrides if o in text), text.rsplit(": ", 1)[-1])
+    if bad.startswith("-"):
+        plain = bad.lstrip("-")
+        example = plain if "=" in plain else "n_trials=5"
+        return (
+            f"{bad!r} is not an option here; settings are key=value without dashes "
+            f"({example}); see --help"
+        )
+    return f"cannot read {bad!r}: quote a value with spaces or quotes (key='...') or leave them out"
+
+
 def _one_line(e: Exception, overrides: list[str]) -> str:
+    unparsable = _unparsable(str(e), overrides)
+    if unparsable:
+        return unparsable
     cause: BaseException = e
     while cause.__cause__ is not None and not isinstance(cause, OmegaConfBaseException):
         cause = cause.__cause__

@@ -104,6 +104,9 @@ def test_every_dataset_loads_its_three_splits(option: str, user_files: dict) -> 
         (["search_space.dropout.high=1.0"], "dropout: 1.0 is invalid; give a number >= 0 and < 1"),
         (["search_space.hidden_size.value=0"], "hidden_size: 0 is invalid; give an integer >= 1"),
         (["search_space.lr.value=0"], "search_space.lr: 0 is invalid; give a number > 0"),
+        (["--n_trials=5"], "'--n_trials=5' is not an option here; settings are key=value without"),
+        (["study.name=it's"], 'cannot read "study.name=it\'s": quote a value'),
+        ([f"study.name={'a' * 300}"], "study.name is 300 characters long; use at most 120"),
     ],
 )
 def test_bad_setting_is_one_clear_line(overrides: list[str], message: str) -> None:
