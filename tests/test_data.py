@@ -309,6 +309,7 @@ def test_bad_data_is_refused_with_the_file_and_the_problem(tmp_path: Path) -> No
         tmp_path, "words.csv", "month,units\n" + "".join(f"{i},n{i}\n" for i in range(40))
     )
     short = _write(tmp_path, "short.csv", "units\n" + "".join(f"{i}\n" for i in range(40)))
+    header = _write(tmp_path, "header.csv", "month,units\n")
     one = _write(tmp_path, "one.csv", "id,label,x\n" + "".join(f"{i},a,{i}\n" for i in range(30)))
     cases = [
         (["data=text", "data.train_path=/nowhere.csv"], "data.train_path=/nowhere.csv: no such"),
@@ -318,6 +319,7 @@ def test_bad_data_is_refused_with_the_file_and_the_problem(tmp_path: Path) -> No
         (["data=forecast", f"data.path={words}"], "column 'units' is not numeric"),
         (["data=forecast", f"data.path={nan}"], f"{nan}: row 8 has a NaN or missing value"),
         (["data=forecast", f"data.path={short}", "data.horizon=15"], "leave 10 for training"),
+        (["data=forecast", f"data.path={header}"], f"{header}: no rows below the header"),
     ]
     for overrides, message in cases:
         with pytest.raises(DataError) as e:
@@ -381,7 +383,5 @@ def test_bad_data_from_the_command_line_creates_no_study(
             command, f"study.name={study_name}", "data=text", f"data.train_path={empty}"
         )
         assert result.code == 2
-        assert result.err.strip().splitlines() == [
-            f"error: {empty}: every example has the label []; need two classes"
-        ]
+        assert result.err.strip().splitlines() == [f"error: {empty}: no rows below the header"]
     assert not study_exists(pg_url, study_name)

@@ -34,7 +34,10 @@ def reading(path: Path) -> Iterator[None]:
 
 def require_columns(path: Path, frame: Any, columns: Iterable[tuple[str, str]]) -> None:
     """Each ``(setting, column)`` names a column the table must have; the first missing one is
-    refused naming the setting and the columns there are."""
+    refused naming the setting and the columns there are. A table of a header alone is refused
+    as such (not as a column of the wrong type)."""
+    if len(frame) == 0:
+        raise DataError(f"{path}: no rows below the header")
     for setting, column in columns:
         if column not in frame.columns:
             raise DataError(
