@@ -147,13 +147,18 @@ def database_url(cfg: StorageConfig, create: bool = True) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def _explain(e: Exception, url: str) -> str:
+def _explain(e: Exception, url: str, password_env: str = "STUDY_DB_PASSWORD") -> str:
     detail = str(getattr(e, "orig", e)).strip().splitlines()[0] if str(e).strip() else repr(e)
+    if "password" in detail:  # authentication failed, or no password supplied
+        return (
+            f"cannot use the database at {masked(url)}: {detail}; the password comes from the "
+            f"environment variable {password_env} (storage.password_env) or the URL"
+        )
     return f"cannot use the database at {masked(url)}: {detail}; check storage.url and the server"
 
 
 @contextlib.contextmanager
-def _advisory_lock(url: str, key: int) -> Iterator[None]:
+def _advisory_lock(url: str, key: int, password_env: str = "STUDY_DB_PASSWORD") -> Iterator[None]:
     """Hold a PostgreSQL advisory lock on a connection of its own for the duration."""
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
@@ -169,7 +174,7 @@ def _advisory_lock(url: str, key: int) -> Iterator[None]:
                 )
                 conn.commit()
     except sa.exc.OperationalError as e:
-        raise StorageError(_explain(e, url)) from e
+        raise StorageError(_explain(e, url, password_env)) from e
     finally:
         engine.dispose()
 
@@ -181,7 +186,7 @@ def open_storage(
     ``create=False``: refuse, rather than create, an embedded database that does not exist."""
     url = database_url(cfg, create)
     # Concurrent ``create_all`` calls (Optuna's table creation) race in PostgreSQL.
-    with _advisory_lock(url, _LOCK_SETUP):
+    with _advisory_lock(url, _LOCK_SETUP, cfg.password_env):
         try:
             return BudgetedRDBStorage(
                 url,
@@ -200,7 +205,7 @@ def open_storage(
                 ),
             )
         except (sa.exc.OperationalError, sa.exc.ProgrammingError) as e:
-            raise StorageError(_explain(e, url)) from e
+            raise StorageError(_explain(e, url, cfg.password_env)) from e
 
 
 @contextlib.contextmanager

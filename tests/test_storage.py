@@ -69,6 +69,20 @@ def test_unreachable_database_is_one_line_without_password() -> None:
     )
 
 
+def test_a_refused_password_names_the_variable_it_comes_from() -> None:
+    """The local server trusts every connection, so the server's refusal is built here: the
+    line a user reads must say where the password comes from, and never show it."""
+    from sqlalchemy.exc import OperationalError
+
+    from study.storage import _explain
+
+    refused = Exception('FATAL:  password authentication failed for user "bob"')
+    error = OperationalError("connect", {}, refused)
+    message = _explain(error, "postgresql://bob:hunter2@db:5432/x", "TEAM_DB_PASSWORD")
+    assert "password authentication failed" in message and "hunter2" not in message
+    assert "environment variable TEAM_DB_PASSWORD (storage.password_env)" in message
+
+
 def test_study_worker_on_a_wrong_database_exits_3(project: Project) -> None:
     result = project.run("study-worker", "storage.url=postgresql://postgres@127.0.0.1:5432/nope")
     assert result.code == 3
