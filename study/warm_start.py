@@ -61,10 +61,13 @@ def resolve(cfg: Config, storage: RDBStorage, data: SequenceData) -> WarmStart |
         return None
     if ws.study == cfg.study.name:
         raise ConfigError(f"warm_start.study={ws.study} is this study; name another one")
-    try:
-        source = load_existing(storage, ws.study)
-    except Exception as e:
-        raise ConfigError(f"warm_start.study: {e}") from e
+    known = [s.study_name for s in storage.get_all_studies()]
+    if ws.study not in known:
+        raise ConfigError(
+            f"warm_start.study: no study named {ws.study!r} in this storage (studies: "
+            f"{', '.join(known) or 'none yet'}); name one of them, or leave warm_start.study empty"
+        )
+    source = load_existing(storage, ws.study)
     metric = source.user_attrs.get("settings", {}).get("metric")
     if metric != cfg.study.metric:
         raise ConfigError(

@@ -281,7 +281,9 @@ def test_warm_start_from_a_study_that_does_not_exist_is_refused(
     result = project.run("study-worker", f"study.name={study_name}", "warm_start.study=nope")
     assert result.code == 2
     (line,) = result.err.strip().splitlines()
-    assert line.startswith("error: warm_start.study: no study named 'nope'")
+    assert line.startswith("error: warm_start.study: no study named 'nope' in this storage")
+    assert line.endswith("name one of them, or leave warm_start.study empty")
+    assert "set study.name" not in line, "the fix is for warm_start.study, not study.name"
 
 
 # --- ensembles of the best trials ------------------------------------------------------------
