@@ -19,6 +19,7 @@ from typing import Any
 
 import optuna
 import torch
+from optuna.artifacts.exceptions import ArtifactNotFound
 
 from study import baselines, protocol
 from study.artifacts import build_store, read_model, write_model
@@ -40,13 +41,18 @@ def _load_model(
     artifact_id = trial.user_attrs.get("model_artifact")
     if artifact_id is None:
         raise StudyError(f"trial {trial.number} has no saved model")
+    where = cfg.artifacts.describe(artifact_id)
     try:
         saved = read_model(cfg.artifacts, artifact_id)
-    except Exception as e:
+    except ArtifactNotFound as e:
         raise StudyError(
-            f"the model of trial {trial.number} cannot be read from "
-            f"{cfg.artifacts.describe(artifact_id)} ({type(e).__name__}); point artifacts at "
-            "the study's artifact store"
+            f"the model of trial {trial.number} cannot be read from {where} (not there); "
+            "point artifacts at the study's artifact store"
+        ) from e
+    except Exception as e:  # there, but not a model torch can read: damaged
+        raise StudyError(
+            f"the model of trial {trial.number} at {where} is damaged ({type(e).__name__}); "
+            "retrain it from the trial's parameters: add protocol.retrain=always"
         ) from e
     if saved.get("dims") != data.dims():
         raise StudyError(

@@ -44,10 +44,11 @@ def test_two_workers_share_one_study_with_distinct_trials(
     result = project.run("study test", f"study.name={study_name}")
     assert result.code == 3
     last = result.err.strip().splitlines()[-1]
-    assert (
-        last.startswith("error: the model of trial")
-        and "cannot be read from .study/artifacts/" in last
-    )
+    assert last.startswith("error: the model of trial") and " at .study/artifacts/" in last
+    assert "is damaged (" in last and last.endswith("add protocol.retrain=always")
+    fixed = project.run("study test", f"study.name={study_name}", "protocol.retrain=always")
+    assert fixed.code == 0, fixed.err
+    assert fixed.json()["retrained"]["epochs"] >= 1, "the fix it names works"
 
 
 def test_global_budget_holds_across_two_launches(
