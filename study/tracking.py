@@ -32,6 +32,29 @@ def validate(cfg: TrackingConfig) -> None:
             "tracking.mlflow_uri is set but MLflow is not installed: "
             "pip install 'caviar-study[mlflow]', or unset tracking.mlflow_uri"
         )
+    if cfg.mlflow_uri:
+        _check_uri(cfg.mlflow_uri)
+
+
+#: The URI schemes MLflow's tracking stores serve (a plain folder has none); a database one may
+#: name its driver (postgresql+psycopg2).
+MLFLOW_SCHEMES = (
+    "", "file", "http", "https", "databricks", "databricks-uc", "uc",
+    "sqlite", "postgresql", "mysql", "mssql",
+)  # fmt: skip
+
+
+def _check_uri(uri: str) -> None:
+    """An unknown scheme fails here, in one line, rather than in every worker after its first
+    trial (checked by name: asking MLflow would create a database file for some schemes)."""
+    from urllib.parse import urlparse
+
+    scheme = urlparse(uri).scheme.split("+")[0].lower()
+    if scheme not in MLFLOW_SCHEMES:
+        raise ConfigError(
+            f"tracking.mlflow_uri={uri!r}: MLflow cannot use {scheme!r}; give a folder, file:, "
+            "sqlite:///, postgresql:// or http(s):// URI"
+        )
 
 
 def callbacks(cfg: TrackingConfig, metric: str) -> list[Any]:

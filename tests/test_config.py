@@ -107,6 +107,7 @@ def test_every_dataset_loads_its_three_splits(option: str, user_files: dict) -> 
         (["--n_trials=5"], "'--n_trials=5' is not an option here; settings are key=value without"),
         (["study.name=it's"], 'cannot read "study.name=it\'s": quote a value'),
         ([f"study.name={'a' * 300}"], "study.name is 300 characters long; use at most 120"),
+        (["tracking.mlflow_uri=foo://bar"], "mlflow_uri='foo://bar': MLflow cannot use 'foo'"),
     ],
 )
 def test_bad_setting_is_one_clear_line(overrides: list[str], message: str) -> None:
