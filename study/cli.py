@@ -11,6 +11,7 @@ import importlib
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -139,6 +140,10 @@ def test_main(argv: list[str]) -> int:
     return run(score, argv, prog="study test")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def dashboard_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="study dashboard", add_help=False)
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
@@ -152,6 +157,9 @@ def dashboard_main(argv: list[str]) -> int:
         from study.storage import open_storage
 
         storage = open_storage(cfg.storage)  # for embedded: keeps the server up meanwhile
+        # SIGTERM ends the server like Ctrl-C: the process exits normally, so the embedded
+        # PostgreSQL it holds stops with it instead of running on.
+        signal.signal(signal.SIGTERM, _interrupt)
         if args.host not in ("127.0.0.1", "localhost", "::1"):
             log.warning(
                 "optuna-dashboard has no authentication: anyone reaching this port can edit"

@@ -95,3 +95,23 @@ def test_dashboard_shows_the_study_and_its_trials(finished: Finished, tmp_path: 
         server.terminate()
         server.wait(timeout=30)
     assert "Intermediate" in page or "intermediate" in page
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_dashboard_stops_its_embedded_server(tmp_path: Path) -> None:
+    from conftest import Project
+
+    project = Project(tmp_path, ["storage=embedded"])
+    port = free_port()
+    server = project.popen("study dashboard", "--port", str(port))
+
+    def listening() -> bool:
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", port)) == 0
+
+    wait_until(listening, timeout=60, what="for the dashboard to listen")
+    pid_file = tmp_path / ".study" / "pgdata" / "postmaster.pid"
+    assert pid_file.is_file(), "the embedded PostgreSQL runs"
+    server.terminate()  # SIGTERM, as a service manager or `kill` sends
+    server.wait(timeout=60)
+    wait_until(lambda: not pid_file.exists(), timeout=30, what="for PostgreSQL to stop")
