@@ -68,10 +68,7 @@ def _budget(cfg: Config) -> int:
 
 def _start(i: int, overrides: list[str], gpu: str | None, threads: int) -> subprocess.Popen[str]:
     # The launcher prefixes each line with [wI]: the worker leaves its id out of its own lines.
-    # STUDY_LAUNCHER_PID: the worker dies with this process (study.lifetime.die_with_launcher).
-    env = dict(
-        os.environ, PYTHONUNBUFFERED="1", STUDY_LAUNCHED="1", STUDY_LAUNCHER_PID=str(os.getpid())
-    )
+    env = dict(os.environ, PYTHONUNBUFFERED="1", STUDY_LAUNCHED="1")
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpu
     cmd = [sys.executable, "-m", "workers.study_worker", *overrides, f"worker.index={i}"]

@@ -62,27 +62,6 @@ def test_ctrl_c_stops_every_worker_and_the_study_resumes(
 
 
 @pytest.mark.slow
-def test_workers_do_not_outlive_a_killed_launcher(
-    project: Project, pg_url: str, study_name: str
-) -> None:
-    import psutil
-
-    # No pruner: the epoch a stopping worker finishes must not end its trial another way.
-    args = [f"study.name={study_name}", "n_trials=4", *TINY, "max_epochs=500", "pruner=none"]
-    launcher = project.popen("study-launch", *args)
-    wait_until(lambda: _running(pg_url, study_name) == 2, what="for both workers' trials")
-    workers = psutil.Process(launcher.pid).children()
-    assert len(workers) == 2
-    launcher.kill()  # SIGKILL: the launcher forwards nothing
-    launcher.wait()
-    gone, alive = psutil.wait_procs(workers, timeout=120)
-    assert not alive, "every worker stopped with its launcher"
-    s = project.status(f"study.name={study_name}")["n_trials"]
-    assert s["RUNNING"] == 0 and s["WAITING"] == 2, f"a warm stop re-queues both trials: {s}"
-    assert s["INTERRUPTED"] == 2 and s["FAIL"] == 0
-
-
-@pytest.mark.slow
 def test_two_machines_share_one_study_with_an_exact_budget(
     project: Project, pg_url: str, study_name: str
 ) -> None:

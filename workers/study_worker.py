@@ -7,7 +7,6 @@ import sys
 from typing import TYPE_CHECKING
 
 from study.cli import run
-from study.lifetime import die_with_launcher
 
 if TYPE_CHECKING:
     from study.config import Config
@@ -20,7 +19,6 @@ def _work(cfg: Config, overrides: list[str]) -> int:
 
 
 def main() -> None:
-    die_with_launcher()  # under study-launch: never outlive it
     sys.exit(run(_work, sys.argv[1:], worker=True, prog="study-worker"))
 
 
