@@ -4,7 +4,6 @@ the line a user reads."""
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import pytest
 
@@ -66,9 +65,7 @@ def test_the_test_line_says_whether_the_model_beats_the_strongest_baseline() -> 
     assert status.test_line(text).endswith("TF-IDF 0.7500: beats TF-IDF")
 
 
-def test_a_tiny_validation_split_is_named_with_the_fix(
-    caplog: pytest.LogCaptureFixture, tmp_path: Path
-) -> None:
+def test_a_tiny_validation_split_is_named_with_the_fix(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
         _data("data=ucr", "data.dataset=UnitTest", warn=True)
     notes = [r.getMessage() for r in caplog.records if "validation holds" in r.getMessage()]
