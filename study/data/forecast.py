@@ -131,8 +131,17 @@ class SeriesData(SequenceData):
         return replace(self, train=self.train.to(device), val=self.val.to(device))
 
     def transformed(self) -> np.ndarray:
-        """The values in the space the models work in (log when ``data.log``)."""
-        return np.log(self.values) if self.log else self.values
+        """The values in the space the models work in (log when ``data.log``); computed once."""
+        if "transformed" not in self._cache:
+            self._cache["transformed"] = np.log(self.values) if self.log else self.values
+        return self._cache["transformed"]
+
+    def _common_scale(self) -> torch.Tensor:
+        """The transformed series' standard deviation over the training part (computed once)."""
+        if "common_scale" not in self._cache:
+            std = self.transformed()[: self.train_end].std(axis=0) + 1e-8
+            self._cache["common_scale"] = torch.tensor(std)
+        return self._cache["common_scale"]
 
     def _scale(self, kind: str) -> _Scaled:
         if ("scaled", kind) in self._cache:
@@ -224,8 +233,7 @@ class SeriesData(SequenceData):
         standard deviation over the training part), whatever the trial's seasonal treatment:
         trials stay comparable, for the sampler and the pruner alike."""
         err = self._unscaled(outputs, s) - self._unscaled(s.y, s)
-        scale = torch.tensor(self.transformed()[: self.train_end].std(axis=0) + 1e-8)
-        return float((err.double() / scale.to(err.device)).pow(2).mean())
+        return float((err.double() / self._common_scale().to(err.device)).pow(2).mean())
 
     def score(self, outputs: torch.Tensor, s: SequenceSet) -> dict[str, float]:
         return forecast_scores(self.units(outputs, s), self.units(s.y, s))
