@@ -62,8 +62,24 @@ class RDBStorageSeams(RDBStorage):
         return self.insert_trial(study_id, template_trial)
 
     def insert_trial(self, study_id: int, template_trial: FrozenTrial | None) -> FrozenTrial:
-        """Insert one trial (Optuna's own insert): the hook a budget guards."""
+        """Insert one trial (Optuna's own insert, which retries a failed attempt up to 5 times
+        after rolling it back)."""
         return super()._create_new_trial(study_id, template_trial)
+
+    # NOTE: each attempt of optuna 5.0's ``_create_new_trial`` opens a transaction, locks the
+    # study's row and calls ``_get_prepared_new_trial(study_id, template_trial, session)`` to
+    # add the trial's rows in that transaction, then commits.
+    def _get_prepared_new_trial(
+        self, study_id: int, template_trial: FrozenTrial | None, session: Any
+    ) -> Any:
+        self.before_insert(study_id, template_trial, session)
+        return super()._get_prepared_new_trial(study_id, template_trial, session)
+
+    def before_insert(
+        self, study_id: int, template_trial: FrozenTrial | None, session: Any
+    ) -> None:
+        """Runs in every attempt's transaction (``session``, a SQLAlchemy Session), before the
+        new trial's row is added: the hook a budget guards. Raising refuses the insert."""
 
     # NOTE: optuna.storages.fail_stale_trials (run before each trial under heartbeats) asks
     # ``_get_stale_trial_ids(study_id) -> list[int]``; the trial cache forwards it here.

@@ -16,32 +16,101 @@ log = logging.getLogger(__name__)
 
 _TRANSIENT = (sa.exc.OperationalError, sa.exc.InterfaceError)
 
+#: The server (or PgBouncer in front of it) has no connection slot to give: weather, not a bug.
+_FULL = (
+    "too many clients",  # PostgreSQL: max_connections reached
+    "remaining connection slots are reserved",  # ... but for superusers and replication
+    "too many connections for",  # a role's or a database's CONNECTION LIMIT
+    "no more connections allowed",  # PgBouncer: max_client_conn reached
+    "query_wait_timeout",  # PgBouncer: no server connection came free in time
+    "the database system is starting up",
+)
+#: Connection failures that waiting does not fix: the URL or the credentials are wrong.
+_PERMANENT = (
+    "password authentication failed",
+    "no password supplied",
+    "does not exist",  # the database or the role
+    "no pg_hba.conf entry",
+)
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def transient(e: BaseException | None) -> bool:
-    """A lost or refused connection, possibly wrapped by Optuna's StorageInternalError."""
-    while e is not None:
-        if isinstance(e, _TRANSIENT) or (
-            isinstance(e, sa.exc.DBAPIError) and e.connection_invalidated
-        ):
-            return True
+def _chain(e: BaseException | None) -> list[BaseException]:
+    """``e`` and the exceptions it was raised from (Optuna wraps SQLAlchemy's, which wraps
+    psycopg2's)."""
+    chain = []
+    while e is not None and e not in chain:
+        chain.append(e)
         e = e.__cause__
-    return False
+    return chain
+
+
+def _says(e: BaseException | None, phrases: tuple[str, ...]) -> bool:
+    return any(p in str(x) for x in _chain(e) for p in phrases)
+
+
+def full(e: BaseException | None) -> bool:
+    """The database refused a connection because it has no slot free (max_connections, or
+    PgBouncer's limits): worth waiting for, at start-up too."""
+    return _says(e, _FULL)
+
+
+def transient(e: BaseException | None) -> bool:
+    """A lost, refused or full connection, possibly wrapped by Optuna's StorageInternalError;
+    not a wrong URL, password or database name, which no wait fixes."""
+    if _says(e, _PERMANENT):
+        return False
+    return any(
+        isinstance(x, _TRANSIENT) or (isinstance(x, sa.exc.DBAPIError) and x.connection_invalidated)
+        for x in _chain(e)
+    )
+
+
+def gave_up(seconds: float | None, e: BaseException) -> StorageError:
+    """The one line a command ends with when the database stayed out of reach too long
+    (``seconds``; None where nothing waited)."""
+    waited = "" if seconds is None else f" for {seconds:.0f} s"
+    if full(e):
+        return StorageError(
+            f"the database had no free connection{waited} (its max_connections, or PgBouncer's "
+            "pool, is used up); raise max_connections, run fewer workers, or connect through "
+            "PgBouncer (README: Many machines), then run the same command again"
+        )
+    return StorageError(
+        f"the database stayed unreachable{waited}; start it (or raise storage.retry_seconds), "
+        "then run the same command again"
+    )
+
+
+_full_said = False
+
+
+def _full_level() -> int:
+    """WARNING the first time this process finds the server full, DEBUG after."""
+    global _full_said
+    level = logging.DEBUG if _full_said else logging.WARNING
+    _full_said = True
+    return level
 
 
 class Outage:
-    """Bounded retry with exponential backoff and jitter, logged once per outage.
+    """Bounded retry with exponential backoff and jitter, logged once per outage (and a full
+    server once per process: a fleet bigger than its slots meets it often, briefly).
 
     Only storage calls are retried: they either happened or did not, and PostgreSQL rolls back
     a transaction whose connection dropped, so a retry never counts a trial twice. Past the
     window the worker gives up with one line (:class:`StorageError`, exit code 3).
     """
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, retry: Callable[[BaseException], bool] = transient) -> None:
         self.seconds = seconds
         self.started: float | None = None
+        #: Which errors are waited out (``full`` alone at start-up, where a refused connection
+        #: more likely means a wrong URL than a restart).
+        self.retry = retry
+        self.level = logging.WARNING
 
     def call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         delay = 0.5
@@ -49,23 +118,26 @@ class Outage:
             try:
                 result = fn(*args, **kwargs)
             except Exception as e:
-                if not transient(e):
+                if not self.retry(e):
                     raise
                 now = time.monotonic()
                 if self.started is None:
                     self.started = now
-                    log.warning("database unreachable; retrying for up to %.0f s", self.seconds)
+                    self.level = _full_level() if full(e) else logging.WARNING
+                    log.log(
+                        self.level,
+                        "database %s; retrying for up to %.0f s",
+                        "full (no free connection: max_connections)" if full(e) else "unreachable",
+                        self.seconds,
+                    )
                 if now - self.started > self.seconds:
                     self.started = None
-                    raise StorageError(
-                        f"the database stayed unreachable for {self.seconds:.0f} s; start it "
-                        "(or raise storage.retry_seconds), then run the same command again"
-                    ) from e
+                    raise gave_up(self.seconds, e) from e
                 # Jitter: workers that lost the database together do not return in lockstep.
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 10.0)
                 continue
             if self.started is not None:
-                log.warning("database back after %.1f s", time.monotonic() - self.started)
+                log.log(self.level, "database back after %.1f s", time.monotonic() - self.started)
                 self.started = None
             return result

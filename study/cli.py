@@ -94,6 +94,16 @@ def run(command: Command | str, argv: list[str], worker: bool = False, prog: str
     except StudyError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
+    except Exception as e:
+        # A database condition no storage call translated (a thread, a library's own query):
+        # still one line, never a traceback.
+        from study.storage import database_failure
+
+        failure = database_failure(e)
+        if failure is None:
+            raise
+        print(f"error: {failure}", file=sys.stderr)
+        return failure.exit_code
 
 
 def status_main(argv: list[str]) -> int:

@@ -173,35 +173,28 @@ class BudgetedRDBStorage(RetryingRDBStorage):
         self.new_trial_limit = new_trial_limit
 
     def insert_trial(self, study_id: int, template_trial: FrozenTrial | None) -> FrozenTrial:
-        return self.outage.call(self._insert_within_budget, study_id, template_trial)
+        return self.outage.call(super().insert_trial, study_id, template_trial)
 
-    def _insert_within_budget(
-        self, study_id: int, template_trial: FrozenTrial | None
-    ) -> FrozenTrial:
+    def before_insert(
+        self, study_id: int, template_trial: FrozenTrial | None, session: Any
+    ) -> None:
+        """Count the study's trials under its budget lock, in the transaction that inserts.
+
+        This runs in every attempt: a failed attempt's rollback releases the lock, so a retry
+        takes it again and counts again rather than insert on the first attempt's count."""
         if template_trial is not None or self.new_trial_limit is None:
-            return super().insert_trial(study_id, template_trial)
-        # ``scoped_session`` is thread-local: the lock and count below share one transaction and
-        # one connection with the insert that ``super()`` commits, which releases the lock.
-        session = self.scoped_session()
-        try:
-            session.execute(
-                sa.text("SELECT pg_advisory_xact_lock(:a, :b)"),
-                {"a": LOCK_NAMESPACE, "b": study_id},
-            )
-            used = session.execute(
-                sa.text(
-                    "SELECT count(*) FROM trials t WHERE t.study_id = :s AND t.state <> 'FAIL' "
-                    "AND NOT EXISTS (SELECT 1 FROM trial_user_attributes a "
-                    "WHERE a.trial_id = t.trial_id AND a.key = :copied)"
-                ),
-                {"s": study_id, "copied": COPIED},
-            ).scalar_one()
-        except sa.exc.SQLAlchemyError:
-            session.rollback()
-            session.close()
-            raise
+            return
+        session.execute(
+            sa.text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": LOCK_NAMESPACE, "b": study_id}
+        )
+        used = session.execute(
+            sa.text(
+                "SELECT count(*) FROM trials t WHERE t.study_id = :s AND t.state <> 'FAIL' "
+                "AND NOT EXISTS (SELECT 1 FROM trial_user_attributes a "
+                "WHERE a.trial_id = t.trial_id AND a.key = :copied)"
+            ),
+            {"s": study_id, "copied": COPIED},
+        ).scalar_one()
         if used >= self.new_trial_limit:
-            session.rollback()  # releases the lock
-            session.close()
+            # Optuna rolls the attempt back (releasing the lock) and does not retry this error.
             raise BudgetExhausted(f"{used} of {self.new_trial_limit} trials used")
-        return super().insert_trial(study_id, template_trial)

@@ -11,6 +11,8 @@ import contextlib
 import json
 import logging
 import os
+import random
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from sqlalchemy.engine import URL, make_url
 
 from study._internals import pgserver_handles_lock
+from study._retry import Outage, full, gave_up
 from study.errors import ConfigError, StorageError, StudyError
 from study.rdb import COPIED, LOCK_NAMESPACE, BudgetedRDBStorage
 
@@ -157,24 +160,66 @@ def _explain(e: Exception, url: str, password_env: str = "STUDY_DB_PASSWORD") ->
     return f"cannot use the database at {masked(url)}: {detail}; check storage.url and the server"
 
 
+def database_failure(e: BaseException) -> StorageError | None:
+    """The one line for a database error that reached a command's boundary untranslated (None
+    when ``e`` is not one)."""
+    chain = []
+    x: BaseException | None = e
+    while x is not None and x not in chain:
+        chain.append(x)
+        x = x.__cause__
+    if not any(
+        isinstance(x, (sa.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError))
+        for x in chain
+    ):
+        return None
+    if full(e):
+        return gave_up(None, e)
+    detail = next(
+        (str(x).strip().splitlines()[0] for x in reversed(chain) if str(x).strip()), repr(e)
+    )
+    return StorageError(
+        f"the database failed: {detail}; check the server, then run the same command again"
+    )
+
+
 @contextlib.contextmanager
-def _advisory_lock(url: str, key: int, password_env: str = "STUDY_DB_PASSWORD") -> Iterator[None]:
-    """Hold a PostgreSQL advisory lock on a connection of its own for the duration."""
+def _advisory_lock(
+    url: str, key: int, password_env: str = "STUDY_DB_PASSWORD", seconds: float = 120.0
+) -> Iterator[None]:
+    """Hold a PostgreSQL advisory lock on a connection of its own for the duration.
+
+    The lock is transaction-scoped and its transaction stays open while it is held: it holds
+    through PgBouncer in transaction mode (one server connection for the whole transaction), and
+    the server releases it if the holder dies. A waiter polls with ``pg_try_advisory_xact_lock``
+    and closes its connection between tries: it holds no connection slot (nor, through
+    PgBouncer, a server connection) while it waits, so waiting workers cannot starve the server
+    or the pool of the connections the holder needs for its own work. A full server is waited
+    out for ``seconds``.
+    """
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
-        with engine.connect() as conn:
-            conn.execute(
-                sa.text("SELECT pg_advisory_lock(:a, :b)"), {"a": LOCK_NAMESPACE, "b": key}
-            )
-            try:
-                yield
-            finally:
-                conn.execute(
-                    sa.text("SELECT pg_advisory_unlock(:a, :b)"), {"a": LOCK_NAMESPACE, "b": key}
-                )
+        try:
+            outage, delay = Outage(seconds, retry=full), 0.02
+            while True:
+                conn = outage.call(engine.connect)
+                if conn.execute(
+                    sa.text("SELECT pg_try_advisory_xact_lock(:a, :b)"),
+                    {"a": LOCK_NAMESPACE, "b": key},
+                ).scalar_one():
+                    break
+                conn.close()
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 1.0)
+        except sa.exc.OperationalError as e:
+            raise StorageError(_explain(e, url, password_env)) from e
+        try:
+            yield
+        finally:
+            # Ends the transaction, which releases the lock; a lost connection released it too.
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
                 conn.commit()
-    except sa.exc.OperationalError as e:
-        raise StorageError(_explain(e, url, password_env)) from e
+            conn.close()
     finally:
         engine.dispose()
 
@@ -183,11 +228,15 @@ def open_storage(
     cfg: StorageConfig, new_trial_limit: int | None = None, create: bool = True
 ) -> BudgetedRDBStorage:
     """Connect (creating Optuna's tables once), with heartbeats and retries of dead trials.
-    ``create=False``: refuse, rather than create, an embedded database that does not exist."""
+    ``create=False``: refuse, rather than create, an embedded database that does not exist.
+
+    A full server (max_connections, PgBouncer's pool) is waited out for storage.retry_seconds;
+    any other refusal (a wrong URL, password or database) is one line at once."""
     url = database_url(cfg, create)
-    # Concurrent ``create_all`` calls (Optuna's table creation) race in PostgreSQL.
-    with _advisory_lock(url, _LOCK_SETUP, cfg.password_env):
-        try:
+
+    def connect() -> BudgetedRDBStorage:
+        # Concurrent ``create_all`` calls (Optuna's table creation) race in PostgreSQL.
+        with _advisory_lock(url, _LOCK_SETUP, cfg.password_env, cfg.retry_seconds):
             return BudgetedRDBStorage(
                 url,
                 new_trial_limit=new_trial_limit,
@@ -204,21 +253,37 @@ def open_storage(
                     max_retry=cfg.max_retry, inherit_intermediate_values=True
                 ),
             )
-        except (sa.exc.OperationalError, sa.exc.ProgrammingError) as e:
-            raise StorageError(_explain(e, url, cfg.password_env)) from e
+
+    # The lock above waits out a full server itself (and ends in a StorageError if it stays
+    # full); Optuna's table check and creation, inside it, are retried here.
+    try:
+        return Outage(
+            cfg.retry_seconds, retry=lambda e: not isinstance(e, StorageError) and full(e)
+        ).call(connect)
+    except (
+        sa.exc.OperationalError,
+        sa.exc.ProgrammingError,
+        optuna.exceptions.StorageInternalError,
+    ) as e:
+        raise StorageError(_explain(e, url, cfg.password_env)) from e
+
+
+def _retry_seconds(storage: RDBStorage) -> float:
+    outage = getattr(storage, "outage", None)
+    return outage.seconds if isinstance(outage, Outage) else 120.0
 
 
 @contextlib.contextmanager
 def setup_lock(storage: RDBStorage) -> Iterator[None]:
     """Hold the study-setup lock (create the study and its queue exactly once)."""
-    with _advisory_lock(storage.url, _LOCK_SETUP):
+    with _advisory_lock(storage.url, _LOCK_SETUP, seconds=_retry_seconds(storage)):
         yield
 
 
 @contextlib.contextmanager
 def study_lock(storage: RDBStorage, study_id: int) -> Iterator[None]:
     """Hold a study's bookkeeping lock (test evaluation, kept models): one process at a time."""
-    with _advisory_lock(storage.url, -study_id):
+    with _advisory_lock(storage.url, -study_id, seconds=_retry_seconds(storage)):
         yield
 
 

@@ -294,3 +294,101 @@ def write_user_files(folder: Path) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def user_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return write_user_files(tmp_path_factory.mktemp("user-files"))
+
+
+@dataclass
+class PgBouncer:
+    """A real PgBouncer (Debian's package) in transaction mode in front of the test server, on
+    a loopback port: how a fleet reaches its database."""
+
+    folder: Path
+    port: int
+    #: Server connections it may open per database and user: fewer than the clients it serves.
+    pool_size: int = 4
+    proc: subprocess.Popen[bytes] | None = None
+
+    def url(self, database_url: str) -> str:
+        """``database_url`` (on the test server) reached through this PgBouncer instead."""
+        rest = database_url.split("@", 1)[1].split("/", 1)[1]
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{rest}"
+
+    def start(self) -> None:
+        import shutil
+
+        exe = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+        if not Path(exe).exists():
+            if os.environ.get("CI"):
+                pytest.fail("Debian's pgbouncer is missing; .ci/run installs it")
+            pytest.skip("Debian's pgbouncer is not installed (apt-get install pgbouncer)")
+        host, port = SERVER.split("@", 1)[1].split("/", 1)[0].split(":")
+        (self.folder / "users.txt").write_text('"postgres" ""\n')
+        (self.folder / "pgbouncer.ini").write_text(
+            f"""[databases]
+* = host={host} port={port}
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {self.port}
+unix_socket_dir =
+auth_type = trust
+auth_file = {self.folder / "users.txt"}
+admin_users = postgres
+pool_mode = transaction
+default_pool_size = {self.pool_size}
+max_client_conn = 2000
+ignore_startup_parameters = extra_float_digits,options
+logfile = {self.folder / "pgbouncer.log"}
+"""
+        )
+        # PgBouncer refuses to run as root: as root (CI), it runs as the postgres user.
+        user = ["-u", "postgres"] if os.geteuid() == 0 else []
+        if user:
+            subprocess.run(["chown", "-R", "postgres", str(self.folder)], check=True)
+            os.chmod(self.folder, 0o755)
+        self.proc = subprocess.Popen([exe, *user, str(self.folder / "pgbouncer.ini")])
+
+        def listening() -> bool:
+            assert self.proc is not None and self.proc.poll() is None, "PgBouncer exited"
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", self.port)) == 0
+
+        wait_until(listening, timeout=30, what="for PgBouncer to listen")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+            self.proc = None
+
+    def show(self, what: str) -> list[tuple]:
+        """A ``SHOW`` of PgBouncer's admin console (``SHOW POOLS``, ``SHOW SERVERS``)."""
+        conn = psycopg2.connect(f"postgresql://postgres@127.0.0.1:{self.port}/pgbouncer")
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"SHOW {what}")
+                return list(cur.fetchall())
+        finally:
+            conn.close()
+
+
+@pytest.fixture(scope="session")
+def pgbouncer() -> Iterator[PgBouncer]:
+    import shutil
+    import tempfile
+
+    # Not under pytest's tmp_path: as root, PgBouncer runs as postgres, who cannot enter it.
+    folder = Path(tempfile.mkdtemp(prefix="study-pgbouncer-"))
+    bouncer = PgBouncer(folder, free_port())
+    try:
+        bouncer.start()
+        yield bouncer
+    finally:
+        bouncer.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def bounced(tmp_path: Path, pg_url: str, pgbouncer: PgBouncer) -> Project:
+    """Commands against the session's database through PgBouncer in transaction mode, as a
+    fleet reaches it; read the results directly at ``pg_url``."""
+    return Project(tmp_path, ["storage=postgres", f"storage.url={pgbouncer.url(pg_url)}"])

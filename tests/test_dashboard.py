@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import Finished, free_port, wait_until
+from conftest import Finished, PgBouncer, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -55,11 +55,15 @@ def _browse(url: str, profile: Path, *extra: str) -> str:
     return result.stdout
 
 
-def test_dashboard_shows_the_study_and_its_trials(finished: Finished, tmp_path: Path) -> None:
+def test_dashboard_shows_the_study_and_its_trials(
+    finished: Finished, pg_url: str, pgbouncer: PgBouncer, tmp_path: Path
+) -> None:
+    """Through PgBouncer in transaction mode, as a team's dashboard reaches a fleet's study."""
     _chromium()
     study_name = finished.name
     port = free_port()
-    server = finished.project.popen("study dashboard", "--port", str(port), *finished.args)
+    through = f"storage.url={pgbouncer.url(pg_url)}"
+    server = finished.project.popen("study dashboard", "--port", str(port), *finished.args, through)
     try:
         assert server.stdout is not None
         first = server.stdout.readline()

@@ -237,8 +237,10 @@ def test_a_bad_iterations_file_stops_the_worker_before_a_study_exists(
 
 @pytest.mark.slow
 def test_warm_start_copies_trials_outside_the_budget_and_fine_tunes_the_best_model(
-    project: Project, pg_url: str, study_name: str
+    bounced: Project, pg_url: str, study_name: str
 ) -> None:
+    """Through PgBouncer in transaction mode, as a fleet reaches its database."""
+    project = bounced
     source = [f"study.name={study_name}-a", *TINY, "search_space.hidden_size.low=12"]
     assert project.run("study-worker", "n_trials=3", *source).code == 0
     best = load_study(pg_url, f"{study_name}-a").best_trial

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import optuna
 import psycopg2
@@ -15,7 +16,7 @@ from optuna.trial import TrialState
 
 from study._retry import Outage
 from study.errors import StorageError
-from study.rdb import BudgetExhausted
+from study.rdb import BudgetedRDBStorage, BudgetExhausted
 from study.storage import StorageConfig, open_storage
 from study.trial_cache import TrialCache
 
@@ -56,6 +57,37 @@ def test_failed_trials_do_not_use_the_budget(pg_url: str, study_name: str) -> No
     study.tell(study.ask(), 1.0)
     with pytest.raises(BudgetExhausted):
         study.ask()
+
+
+def test_a_retried_insert_counts_the_budget_again(
+    pg_url: str, study_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Optuna retries a failed insert after rolling it back, and the rollback releases the
+    budget lock: the retry must lock and count again, or a trial another worker inserted
+    in between takes the study past its budget."""
+    import optuna.storages._rdb.storage as optuna_rdb
+
+    cfg = StorageConfig(kind="postgres", url=pg_url)
+    storage = open_storage(cfg, new_trial_limit=1)
+    study = optuna.create_study(study_name=study_name, storage=storage)
+    other = optuna.load_study(study_name=study_name, storage=open_storage(cfg, new_trial_limit=1))
+    attempts = []
+
+    def fail_first_attempt(study_id: int, template: object, session: object) -> None:
+        attempts.append(1)
+        BudgetedRDBStorage.before_insert(storage, study_id, template, session)  # type: ignore[arg-type]
+        if len(attempts) == 1:  # the attempt fails after its count: Optuna rolls back, retries
+            raise sa.exc.OperationalError("INSERT", {}, Exception("deadlock detected"))
+
+    def another_worker_inserts(seconds: float) -> None:  # Optuna's pause between attempts
+        other.tell(other.ask(), 1.0)
+
+    monkeypatch.setattr(storage, "before_insert", fail_first_attempt)
+    monkeypatch.setattr(optuna_rdb, "time", SimpleNamespace(sleep=another_worker_inserts))
+    with pytest.raises(BudgetExhausted, match="1 of 1 trials used"):
+        study.ask()
+    assert len(attempts) == 2
+    assert [t.number for t in other.get_trials()] == [0]
 
 
 def test_unreachable_database_is_one_line_without_password() -> None:

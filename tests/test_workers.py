@@ -69,9 +69,11 @@ def test_global_budget_holds_across_two_launches(
 
 
 def test_grid_runs_each_point_exactly_once_with_three_workers(
-    project: Project, pg_url: str, study_name: str
+    bounced: Project, pg_url: str, study_name: str
 ) -> None:
-    result = project.run(
+    """Through PgBouncer in transaction mode, as a fleet reaches its database: the grid's
+    queue hands each point out once."""
+    result = bounced.run(
         "study-launch",
         f"study.name={study_name}",
         "sampler=grid",

@@ -1,0 +1,108 @@
+"""The fleet's database: a full server is waited out, and every guarantee the workers rely on
+holds through PgBouncer in transaction mode (a real PgBouncer before the real server)."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+
+import psycopg2
+import pytest
+from conftest import (
+    HEARTBEAT,
+    SERVER,
+    SLOW,
+    TINY,
+    PgBouncer,
+    Project,
+    curve_lengths,
+    fresh_database,
+    trials_of,
+    wait_until,
+)
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
+
+
+@contextlib.contextmanager
+def limited_database(limit: int) -> Iterator[str]:
+    """A database whose owner may hold at most ``limit`` connections (the server refuses more,
+    as a full server does): its URL, for that owner."""
+    role = f"fleet_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(SERVER)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT {limit}")
+    try:
+        with fresh_database("study_full") as url:
+            name = url.rpartition("/")[2]
+            with admin.cursor() as cur:
+                cur.execute(f'ALTER DATABASE "{name}" OWNER TO {role}')
+            yield url.replace("://postgres@", f"://{role}@")
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP ROLE {role}")
+        admin.close()
+
+
+def test_workers_wait_for_a_full_server_instead_of_crashing(tmp_path, study_name: str) -> None:
+    """Four workers and their launcher need more connections than the server gives them: they
+    take turns, and the study ends with its exact budget and no traceback."""
+    with limited_database(6) as url:
+        project = Project(tmp_path, ["storage=postgres", f"storage.url={url}"])
+        result = project.run(
+            "study-launch", f"study.name={study_name}", "workers=4", "n_trials=8", *TINY
+        )
+        printed = result.out + result.err
+        assert result.code == 0, result.err
+        assert "Traceback" not in printed
+        assert "database full (no free connection: max_connections)" in printed
+        trials = trials_of(url, study_name)
+        assert len(trials) == 8
+        assert {t.state for t in trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
+
+
+def test_a_server_that_stays_full_ends_in_one_line_naming_the_fix(
+    tmp_path, study_name: str
+) -> None:
+    with limited_database(0) as url:
+        project = Project(tmp_path, ["storage=postgres", f"storage.url={url}"])
+        result = project.run("study-worker", f"study.name={study_name}", "storage.retry_seconds=2")
+    assert result.code == 3
+    assert "Traceback" not in result.err
+    last = result.err.strip().splitlines()[-1]
+    assert last.startswith("error: the database had no free connection for 2 s")
+    assert "max_connections" in last and "PgBouncer" in last
+
+
+def test_through_pgbouncer_a_killed_worker_is_retried_and_the_budget_is_exact(
+    bounced: Project, pg_url: str, pgbouncer: PgBouncer, study_name: str
+) -> None:
+    """Heartbeats, the retry of a dead worker's trial, the budget lock, the setup and
+    test-evaluation locks and ``study status``, all through transaction pooling, with more
+    worker connections than PgBouncer has server connections."""
+    args = [f"study.name={study_name}", "n_trials=5", "max_epochs=4", *HEARTBEAT, *SLOW]
+    worker = bounced.popen("study-worker", *args)
+    wait_until(lambda: curve_lengths(pg_url, study_name).get(0, 0) >= 2, what="for 2 epochs")
+    worker.kill()
+    worker.wait()
+
+    launched = bounced.run("study-launch", "workers=3", *args)
+    assert launched.code == 0, launched.err
+    assert "TEST accuracy" in launched.out
+    trials = trials_of(pg_url, study_name)
+    done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(done) == 5, "the budget, exactly"
+    assert [t.number for t in trials if t.state == TrialState.FAIL] == [0]
+    (retry,) = [t for t in done if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == 0]
+    assert retry.user_attrs["resumed_from_epoch"] >= 1, "resumed from its checkpoint"
+    assert len({t.user_attrs["worker"] for t in done}) >= 2
+
+    status = bounced.status(f"study.name={study_name}")
+    assert status["n_trials"]["INTERRUPTED"] == 1 and status["n_trials"]["total"] == 6
+    assert status["best"]["test"] is not None
+    pools = [row for row in pgbouncer.show("POOLS") if row[0] == pg_url.rpartition("/")[2]]
+    assert pools, "the workers' connections went through PgBouncer"
