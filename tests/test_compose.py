@@ -40,11 +40,24 @@ def test_compose_file_validates_and_keeps_its_promises() -> None:
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load(result.stdout)
     services = config["services"]
-    assert set(services) == {"postgres", "dashboard", "worker"}
+    assert set(services) == {"postgres", "pgbouncer", "dashboard", "worker"}
 
     pg = services["postgres"]
     assert "pg_isready" in str(pg["healthcheck"]["test"])
     assert any("pgdata" in str(v) for v in pg["volumes"])
+
+    # The fleet's way in: transaction pooling, a bounded pool, loopback unless configured.
+    bouncer = services["pgbouncer"]
+    assert bouncer["environment"]["POOL_MODE"] == "transaction"
+    assert int(bouncer["environment"]["DEFAULT_POOL_SIZE"]) <= 50
+    assert bouncer["environment"]["DB_HOST"] == "postgres"
+    assert "pg_isready" in str(bouncer["healthcheck"]["test"])
+    (published,) = bouncer["ports"]
+    assert str(published).startswith("127.0.0.1:6432:6432")
+    for name in ("dashboard", "worker"):
+        url = services[name]["environment"]["STUDY_DB_URL"]
+        assert url.startswith("postgresql://tuner@pgbouncer:6432/"), f"{name} uses PgBouncer"
+        assert "pgbouncer" in services[name]["depends_on"]
 
     (port,) = services["dashboard"]["ports"]
     assert str(port).startswith("127.0.0.1:8080:8080"), (
@@ -58,7 +71,6 @@ def test_compose_file_validates_and_keeps_its_promises() -> None:
     assert minutes and int(minutes.group(1)) >= 5, "time to finish an epoch and re-queue"
     assert worker["healthcheck"]["test"][:3] == ["CMD", "study", "health"]
     assert worker["build"]["dockerfile"].endswith("workers/Dockerfile")
-    assert worker["environment"]["STUDY_DB_URL"].startswith("postgresql://tuner@postgres:5432/")
     assert "ports" not in worker, "workers scale with --scale worker=N: no fixed host port"
 
 
@@ -104,3 +116,17 @@ def test_kubernetes_job_example_is_a_gpu_job_with_secrets_and_a_grace_period() -
     env = {e["name"]: e for e in container["env"]}
     assert "secretKeyRef" in env["STUDY_DB_PASSWORD"]["valueFrom"], "no password in the file"
     assert container["livenessProbe"]["exec"]["command"][:2] == ["study", "health"]
+
+
+def test_kubernetes_pgbouncer_example_pools_transactions_for_the_workers() -> None:
+    deployment, service = yaml.safe_load_all(
+        (ROOT / "workers" / "k8s-pgbouncer.yaml").read_text()
+    )
+    assert deployment["kind"] == "Deployment" and service["kind"] == "Service"
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["POOL_MODE"]["value"] == "transaction"
+    assert "secretKeyRef" in env["DB_PASSWORD"]["valueFrom"], "no password in the file"
+    assert service["spec"]["ports"][0]["port"] == 6432
+    job = (ROOT / "workers" / "k8s-job.yaml").read_text()
+    assert "url=postgresql://tuner@pgbouncer:6432/studies" in job, "the workers go through it"
