@@ -224,6 +224,23 @@ def _advisory_lock(
         engine.dispose()
 
 
+#: Optuna's tables are complete once its version row is written (the last step of creating them).
+_TABLES_READY = sa.text(
+    "SELECT to_regclass('alembic_version') IS NOT NULL AND to_regclass('version_info') IS NOT NULL"
+)
+
+
+def _tables_ready(url: str, seconds: float) -> bool:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with Outage(seconds, retry=full).call(engine.connect) as conn:
+            if not conn.execute(_TABLES_READY).scalar_one():
+                return False
+            return bool(conn.execute(sa.text("SELECT count(*) FROM version_info")).scalar_one())
+    finally:
+        engine.dispose()
+
+
 def open_storage(
     cfg: StorageConfig, new_trial_limit: int | None = None, create: bool = True
 ) -> BudgetedRDBStorage:
@@ -234,25 +251,33 @@ def open_storage(
     any other refusal (a wrong URL, password or database) is one line at once."""
     url = database_url(cfg, create)
 
+    def build(skip_table_creation: bool) -> BudgetedRDBStorage:
+        return BudgetedRDBStorage(
+            url,
+            new_trial_limit=new_trial_limit,
+            retry_seconds=cfg.retry_seconds,
+            engine_kwargs={
+                # Idle connections can be dropped during long trials.
+                "pool_pre_ping": True,
+                "pool_size": cfg.pool_size,
+                "max_overflow": cfg.max_overflow,
+            },
+            skip_table_creation=skip_table_creation,
+            heartbeat_interval=cfg.heartbeat_interval,
+            grace_period=cfg.grace_period,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                max_retry=cfg.max_retry, inherit_intermediate_values=True
+            ),
+        )
+
     def connect() -> BudgetedRDBStorage:
+        # Once Optuna's tables exist, workers join without the setup lock: a fleet of a
+        # thousand would otherwise start one at a time.
+        if _tables_ready(url, cfg.retry_seconds):
+            return build(skip_table_creation=True)
         # Concurrent ``create_all`` calls (Optuna's table creation) race in PostgreSQL.
         with _advisory_lock(url, _LOCK_SETUP, cfg.password_env, cfg.retry_seconds):
-            return BudgetedRDBStorage(
-                url,
-                new_trial_limit=new_trial_limit,
-                retry_seconds=cfg.retry_seconds,
-                engine_kwargs={
-                    # Idle connections can be dropped during long trials.
-                    "pool_pre_ping": True,
-                    "pool_size": cfg.pool_size,
-                    "max_overflow": cfg.max_overflow,
-                },
-                heartbeat_interval=cfg.heartbeat_interval,
-                grace_period=cfg.grace_period,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-                    max_retry=cfg.max_retry, inherit_intermediate_values=True
-                ),
-            )
+            return build(skip_table_creation=False)
 
     # The lock above waits out a full server itself (and ends in a StorageError if it stays
     # full); Optuna's table check and creation, inside it, are retried here.
