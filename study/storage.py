@@ -25,7 +25,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from sqlalchemy.engine import URL, make_url
 
 from study._internals import pgserver_handles_lock
-from study._retry import Outage, full, gave_up
+from study._retry import Outage, full, gave_up, transient
 from study.errors import ConfigError, StorageError, StudyError
 from study.rdb import COPIED, LOCK_NAMESPACE, BudgetedRDBStorage
 
@@ -194,13 +194,13 @@ def _advisory_lock(
     the server releases it if the holder dies. A waiter polls with ``pg_try_advisory_xact_lock``
     and closes its connection between tries: it holds no connection slot (nor, through
     PgBouncer, a server connection) while it waits, so waiting workers cannot starve the server
-    or the pool of the connections the holder needs for its own work. A full server is waited
-    out for ``seconds``.
+    or the pool of the connections the holder needs for its own work. Callers have reached the
+    database before: a lost connection or a full server is waited out for ``seconds``.
     """
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
         try:
-            outage, delay = Outage(seconds, retry=full), 0.02
+            outage, delay = Outage(seconds), 0.02
             while True:
                 conn = outage.call(engine.connect)
                 if conn.execute(
@@ -223,6 +223,9 @@ def _advisory_lock(
     finally:
         engine.dispose()
 
+
+#: Databases whose schema this process has checked against the installed Optuna.
+_SCHEMA_CHECKED: set[str] = set()
 
 #: Optuna's tables are complete once its version row is written (the last step of creating them).
 _TABLES_READY = sa.text(
@@ -247,12 +250,14 @@ def open_storage(
     """Connect (creating Optuna's tables once), with heartbeats and retries of dead trials.
     ``create=False``: refuse, rather than create, an embedded database that does not exist.
 
-    A full server (max_connections, PgBouncer's pool) is waited out for storage.retry_seconds;
-    any other refusal (a wrong URL, password or database) is one line at once."""
+    A full server (max_connections, PgBouncer's pool) is waited out for storage.retry_seconds,
+    and so is any lost connection once the server has answered (a restart during start-up); a
+    first contact refused otherwise (a wrong URL, password or database) is one line at once."""
     url = database_url(cfg, create)
+    reached = False
 
     def build(skip_table_creation: bool) -> BudgetedRDBStorage:
-        return BudgetedRDBStorage(
+        storage = BudgetedRDBStorage(
             url,
             new_trial_limit=new_trial_limit,
             retry_seconds=cfg.retry_seconds,
@@ -263,28 +268,37 @@ def open_storage(
                 "max_overflow": cfg.max_overflow,
             },
             skip_table_creation=skip_table_creation,
+            # Optuna's schema check reads Alembic's migration scripts inside an open transaction
+            # (~0.1 s of CPU holding a connection, a pooled server one through PgBouncer): once
+            # per process and database is enough.
+            skip_compatibility_check=url in _SCHEMA_CHECKED,
             heartbeat_interval=cfg.heartbeat_interval,
             grace_period=cfg.grace_period,
             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
                 max_retry=cfg.max_retry, inherit_intermediate_values=True
             ),
         )
+        _SCHEMA_CHECKED.add(url)
+        return storage
 
     def connect() -> BudgetedRDBStorage:
+        nonlocal reached
         # Once Optuna's tables exist, workers join without the setup lock: a fleet of a
         # thousand would otherwise start one at a time.
-        if _tables_ready(url, cfg.retry_seconds):
+        ready = _tables_ready(url, cfg.retry_seconds)
+        reached = True
+        if ready:
             return build(skip_table_creation=True)
         # Concurrent ``create_all`` calls (Optuna's table creation) race in PostgreSQL.
         with _advisory_lock(url, _LOCK_SETUP, cfg.password_env, cfg.retry_seconds):
             return build(skip_table_creation=False)
 
-    # The lock above waits out a full server itself (and ends in a StorageError if it stays
-    # full); Optuna's table check and creation, inside it, are retried here.
+    def weather(e: BaseException) -> bool:
+        # The lock waits out its own outages (and ends in a StorageError if they last).
+        return not isinstance(e, StorageError) and (full(e) or (reached and transient(e)))
+
     try:
-        return Outage(
-            cfg.retry_seconds, retry=lambda e: not isinstance(e, StorageError) and full(e)
-        ).call(connect)
+        return Outage(cfg.retry_seconds, retry=weather).call(connect)
     except (
         sa.exc.OperationalError,
         sa.exc.ProgrammingError,

@@ -119,9 +119,7 @@ def test_kubernetes_job_example_is_a_gpu_job_with_secrets_and_a_grace_period() -
 
 
 def test_kubernetes_pgbouncer_example_pools_transactions_for_the_workers() -> None:
-    deployment, service = yaml.safe_load_all(
-        (ROOT / "workers" / "k8s-pgbouncer.yaml").read_text()
-    )
+    deployment, service = yaml.safe_load_all((ROOT / "workers" / "k8s-pgbouncer.yaml").read_text())
     assert deployment["kind"] == "Deployment" and service["kind"] == "Service"
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     env = {e["name"]: e for e in container["env"]}

@@ -90,6 +90,26 @@ def test_a_retried_insert_counts_the_budget_again(
     assert [t.number for t in other.get_trials()] == [0]
 
 
+def test_a_connection_lost_during_start_up_is_waited_out(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the server has answered, a dropped connection while the worker sets up (a restart
+    of the server or of PgBouncer) is weather: the worker retries instead of exiting."""
+    attempts = []
+    build = BudgetedRDBStorage.__init__
+
+    def dropped_once(self: BudgetedRDBStorage, *args: object, **kwargs: object) -> None:
+        attempts.append(1)
+        if len(attempts) == 1:
+            lost = Exception("server closed the connection unexpectedly")
+            raise sa.exc.OperationalError("SELECT 1", {}, lost)
+        build(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(BudgetedRDBStorage, "__init__", dropped_once)
+    storage = open_storage(StorageConfig(kind="postgres", url=pg_url))
+    assert len(attempts) == 2 and storage.get_all_studies() is not None
+
+
 def test_unreachable_database_is_one_line_without_password() -> None:
     cfg = StorageConfig(kind="postgres", url="postgresql://bob:hunter2@127.0.0.1:9/none")
     with pytest.raises(StorageError) as e:

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
+from study.data._cache import cached
 from study.errors import DataError
 
 if TYPE_CHECKING:
@@ -183,8 +184,24 @@ def check_numeric(source: str, seqs: Sequence[np.ndarray]) -> None:
 def split_indices(
     source: str, labels: np.ndarray, fractions: Sequence[float], seed: int
 ) -> list[np.ndarray]:
-    """Stratified, seeded index splits; the last part takes what the others leave."""
-    from sklearn.model_selection import train_test_split  # a second to import: only here
+    """Stratified, seeded index splits; the last part takes what the others leave.
+
+    Cached per machine (:mod:`study.data._cache`): the launcher splits before its workers
+    start, and they read the same parts without importing scikit-learn."""
+    text = "\n".join(map(str, np.asarray(labels).tolist()))
+    key = f"split v1\n{list(fractions)!r}\n{seed}\n{np.asarray(labels).dtype}\n{text}".encode()
+
+    def split() -> dict[str, np.ndarray]:
+        return {str(i): part for i, part in enumerate(_split(source, labels, fractions, seed))}
+
+    parts = cached("split", key, split)
+    return [parts[str(i)] for i in range(len(fractions) + 1)]
+
+
+def _split(
+    source: str, labels: np.ndarray, fractions: Sequence[float], seed: int
+) -> list[np.ndarray]:
+    from sklearn.model_selection import train_test_split  # 140 MB and a second: only here
 
     rest = np.arange(len(labels))
     parts = []

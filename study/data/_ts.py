@@ -1,25 +1,20 @@
 """The sktime ``.ts`` format (UCR/UEA archives): multivariate, variable-length, labelled.
 
 sktime parses it; importing sktime takes seconds (it brings scikit-learn, SciPy and pandas),
-and every worker, launcher and ``study test`` reads its data, so a parsed file is kept as a
-``.npz`` in the user's cache (``$XDG_CACHE_HOME/caviar-study``, else ``~/.cache``), named by
-the hash of the file's content: a changed file is parsed again, an unwritable cache is skipped.
+and every worker, launcher and ``study test`` reads its data, so a parsed file is kept in the
+user's cache (:mod:`study.data._cache`), named by the hash of the file's content: a changed file
+is parsed again.
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from study.data._cache import cached
 from study.data._files import reading
-
-log = logging.getLogger(__name__)
 
 #: Part of every cache key: a new layout of the cached arrays gets new names.
 _FORMAT = b"caviar-study ts v1\n"
@@ -29,20 +24,10 @@ def read_ts(path: Path) -> tuple[list[np.ndarray], np.ndarray]:
     """Sequences as (length, channels) float32 arrays, and their labels (strings)."""
     with reading(path):
         content = path.read_bytes()
-    cached = cache_dir() / f"ts-{hashlib.sha256(_FORMAT + content).hexdigest()}.npz"
-    if cached.is_file():
-        try:
-            return _load(cached)
-        except (OSError, ValueError, KeyError) as e:  # a damaged entry: parse again
-            log.debug("ignoring the cached %s (%s)", cached, e)
-    seqs, labels = _parse(path)
-    _store(cached, seqs, labels)
-    return seqs, labels
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "caviar-study"
+    arrays = cached("ts", _FORMAT + content, lambda: _pack(*_parse(path)))
+    values, lengths, labels = arrays["values"], arrays["lengths"], arrays["labels"]
+    ends = np.cumsum(lengths)
+    return [values[end - n : end] for n, end in zip(lengths, ends, strict=True)], labels
 
 
 def _parse(path: Path) -> tuple[list[np.ndarray], np.ndarray]:
@@ -59,25 +44,9 @@ def _parse(path: Path) -> tuple[list[np.ndarray], np.ndarray]:
     return seqs, np.asarray(y).astype(str)
 
 
-def _load(file: Path) -> tuple[list[np.ndarray], np.ndarray]:
-    with np.load(file, allow_pickle=False) as f:
-        values, lengths, labels = f["values"], f["lengths"], f["labels"]
-    ends = np.cumsum(lengths)
-    return [values[end - n : end] for n, end in zip(lengths, ends, strict=True)], labels
-
-
-def _store(file: Path, seqs: list[np.ndarray], labels: np.ndarray) -> None:
-    """Write atomically (concurrent workers may parse the same file); skip what cannot be."""
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=".tmp-", suffix=".npz")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(
-                f,
-                values=np.concatenate(seqs),
-                lengths=np.array([len(s) for s in seqs], dtype=np.int64),
-                labels=labels,
-            )
-        os.replace(tmp, file)
-    except OSError as e:
-        log.debug("not caching %s (%s)", file, e)
+def _pack(seqs: list[np.ndarray], labels: np.ndarray) -> dict[str, np.ndarray]:
+    return {
+        "values": np.concatenate(seqs),
+        "lengths": np.array([len(s) for s in seqs], dtype=np.int64),
+        "labels": labels,
+    }
