@@ -136,6 +136,28 @@ def status_main(argv: list[str]) -> int:
     return run(show, overrides, prog="study status [--json]")
 
 
+def list_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="study list", add_help=False)
+    parser.add_argument("--json", action="store_true", help="one JSON array on stdout")
+    args, overrides = parser.parse_known_args(argv)
+
+    def show(cfg: Config, given: list[str]) -> int:
+        from study.recorded import resolve_name
+        from study.status import list_lines, studies
+        from study.storage import open_storage
+
+        storage = open_storage(cfg.storage, create=False)
+        rows = studies(storage)
+        if args.json:
+            print(json.dumps(rows))
+            return 0
+        for line in list_lines(rows, resolve_name(cfg, storage, given)):
+            print(line)
+        return 0
+
+    return run(show, overrides, prog="study list [--json]")
+
+
 def test_main(argv: list[str]) -> int:
     def score(cfg: Config, given: list[str]) -> int:
         from study.recorded import for_study
@@ -237,6 +259,7 @@ def health_main(argv: list[str]) -> int:
 USAGE = """usage: study COMMAND [options] [overrides...]
   status, test and report read a study with the settings it was created with: give study.name
   (or nothing: the default study, else the one last launched here, else the storage's only one)
+  list [--json]                 the studies in the storage; * marks the one read without a name
   status [--json]               trials by state, best trial, its model and test score
   test                          the best trial's test score (computed once, then stored)
   report                        HTML report, PNGs, CSV/Parquet tables, diagnosis (report.*)
@@ -247,6 +270,7 @@ USAGE = """usage: study COMMAND [options] [overrides...]
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = {
+        "list": list_main,
         "status": status_main,
         "test": test_main,
         "report": report_main,

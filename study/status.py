@@ -48,6 +48,49 @@ def summary(storage: BudgetedRDBStorage, name: str, artifacts: ArtifactOptions) 
     return result
 
 
+def studies(storage: BudgetedRDBStorage) -> list[dict[str, Any]]:
+    """Every study in the storage, oldest first: its trials by state and its best value."""
+    rows = []
+    found = [(storage.get_study_id_from_name(f.study_name), f) for f in storage.get_all_studies()]
+    for study_id, frozen in sorted(found, key=lambda pair: pair[0]):
+        counts = trial_counts(storage, study_id)
+        try:
+            best: float | None = storage.get_best_trial(study_id).value
+        except ValueError:  # no completed trial yet
+            best = None
+        rows.append(
+            {
+                "study": frozen.study_name,
+                "metric": frozen.user_attrs.get("settings", {}).get("metric"),
+                "direction": frozen.direction.name.lower(),
+                "n_trials": {**counts, "total": sum(counts.values())},
+                "best_value": best,
+                "tested": "test" in frozen.user_attrs,
+            }
+        )
+    return rows
+
+
+def list_lines(rows: list[dict[str, Any]], chosen: str) -> list[str]:
+    """One line per study; ``*`` marks the one status, test and report read without a name."""
+    if not rows:
+        return ["no studies yet"]
+    width = max(len(r["study"]) for r in rows)
+    lines = []
+    for r in rows:
+        n = r["n_trials"]
+        states = ", ".join(
+            f"{k.lower()} {n[k]}" for k in ("COMPLETE", "PRUNED", "RUNNING", "WAITING") if n[k]
+        )
+        best = "-" if r["best_value"] is None else f"{r['best_value']:.4g}"
+        mark = "*" if r["study"] == chosen else " "
+        lines.append(
+            f"{mark} {r['study']:<{width}}  {n['total']:>5} trials ({states or 'none'})  "
+            f"best {r['metric'] or 'value'} {best}{'  tested' if r['tested'] else ''}"
+        )
+    return lines
+
+
 def iterations_lines(s: dict[str, Any]) -> list[str]:
     """The baseline and hand-tuned iterations in order, then the best automatic trial."""
     it = s.get("iterations")

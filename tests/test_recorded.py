@@ -59,11 +59,20 @@ def test_after_a_launch_status_test_and_report_need_no_overrides(
     assert "rmse" in tested.json() and tested.json()["evaluations"] == 1
     report = project.run("study report")
     assert report.code == 0 and "TEST RMSE" in report.out, report.err
+    # study list: the storage's studies; * marks the one the commands above read.
+    listed = project.run("study list")
+    assert listed.code == 0, listed.err
+    (line,) = [x for x in listed.out.splitlines() if f" {study_name} " in x]
+    assert line.startswith(f"* {study_name} ") and "2 trials" in line and "tested" in line
+    assert "best val_rmse" in line
+    rows = project.run("study list", "--json").json()
+    (row,) = [r for r in rows if r["study"] == study_name]
+    assert row["n_trials"]["total"] == 2 and row["tested"] and row["best_value"] > 0
 
 
 def test_reading_commands_never_create_an_embedded_database(tmp_path: Path) -> None:
     project = Project(tmp_path, ["storage=embedded"])
-    for command in ("study status", "study test", "study report"):
+    for command in ("study status", "study test", "study report", "study list"):
         result = project.run(command)
         assert result.code == 3, result.err
         (line,) = result.err.strip().splitlines()
