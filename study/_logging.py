@@ -5,9 +5,31 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import time
 import warnings
+from collections.abc import Callable
 
 import optuna
+
+#: A long computation (a trial's epochs, retraining before the test) says how it goes at most
+#: this often: nothing for fast epochs, one line per epoch for epochs slower than this.
+PROGRESS_SECONDS = 30.0
+
+
+class Progress:
+    """Whether a progress line is due: ``seconds`` since the last one (or the start)."""
+
+    def __init__(self, seconds: float | None = None, clock: Callable[[], float] = time.monotonic):
+        self.seconds = PROGRESS_SECONDS if seconds is None else seconds
+        self.clock = clock
+        self.last = clock()
+
+    def due(self) -> bool:
+        now = self.clock()
+        if now - self.last < self.seconds:
+            return False
+        self.last = now
+        return True
 
 
 class _StopIsNotFailure(logging.Filter):

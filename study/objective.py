@@ -25,6 +25,7 @@ import torch
 from optuna.exceptions import UpdateFinishedTrialError
 
 from study import protocol, space
+from study._logging import Progress
 from study.artifacts import ArtifactStore, Checkpointer, TrainingState, lineage, write_model
 from study.config import METRICS, Config
 from study.data import SequenceData
@@ -66,10 +67,18 @@ class TrialContext:
 
 def objective(trial: optuna.Trial, ctx: TrialContext) -> float:
     run = _Run.start(trial, ctx)
+    progress = Progress()
     try:
         while run.state.next_epoch < run.schedule.steps:
             run.enter_fold()
             row = run.epoch()
+            if progress.due():  # slow epochs: a line each, so a long trial is never silent
+                metric = ctx.cfg.study.metric
+                log.info(
+                    "trial=%d step %d of %d: %s=%.4f (%.0f s per epoch)",
+                    trial.number, run.state.next_epoch + 1, run.schedule.steps,
+                    metric, row[metric], row["seconds"],
+                )  # fmt: skip
             _report_or_prune(trial, run, row)
             run.checkpoint()
             if ctx.stop.is_set():

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from study._logging import Progress
 from study.data import CLASSIFICATION, FORECASTING, SequenceData, SequenceSet
 from study.data._sequences import split_indices
 from study.errors import ConfigError, DataError
@@ -214,10 +215,13 @@ def retrain(
         params["optimizer"], model.parameters(), params["lr"], params["weight_decay"]
     )
     log.info("retraining on %d examples for %d epochs", len(train), epochs)
-    for _ in range(epochs):
+    progress = Progress()
+    for done in range(1, epochs + 1):
         scores = train_epoch(
             model, optimizer, full, params["batch_size"], params["clip_norm"], shuffle
         )
+        if progress.due() and done < epochs:
+            log.info("retraining: epoch %d of %d, train loss %.4f", done, epochs, scores["loss"])
     summary: dict[str, Any] = {"epochs": epochs, "train_examples": len(train)}
     summary.update({f"train_{k}": v for k, v in scores.items()})
     if not both:  # validation was not trained on: still worth a look

@@ -7,6 +7,7 @@ import pytest
 import torch
 from sklearn.metrics import f1_score
 
+from study._logging import Progress
 from study.data import build_splits
 from study.data._sequences import SequenceSet, macro_f1
 from study.models import SequenceModel, resolve_stem
@@ -149,3 +150,39 @@ def test_a_long_learnable_task_is_learned_through_the_stem() -> None:
     for _ in range(8):
         train_epoch(model, opt, data, 16, 1.0, gen)
     assert evaluate(model, data, data.val)["accuracy"] > 0.9
+
+
+def test_progress_lines_come_at_most_once_per_interval() -> None:
+    now = [0.0]
+    progress = Progress(30, clock=lambda: now[0])
+    seen = []
+    for t in (5, 29, 31, 40, 62, 200):
+        now[0] = t
+        seen.append(progress.due())
+    assert seen == [False, False, True, False, True, True]
+
+
+def test_retraining_before_the_test_says_how_it_goes(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Retraining can take as long as a trial: it logs its epochs (here every one, with the
+    interval at 0 s; 30 s by default), never the last, which the test line follows."""
+    import study._logging
+    from study.config import load_config
+    from study.protocol import retrain
+
+    monkeypatch.setattr(study._logging, "PROGRESS_SECONDS", 0.0)
+    rng = np.random.default_rng(2)
+    seqs, labels = _toy(60, rng)
+    data = build_splits("toy", seqs, labels, seqs[:20], labels[:20], val_fraction=0.2, seed=0)
+    params = {
+        "cell": "gru", "hidden_size": 8, "num_layers": 1, "bidirectional": False,
+        "optimizer": "adam", "lr": 1e-2, "weight_decay": 0.0, "batch_size": 16, "clip_norm": 1.0,
+    }  # fmt: skip
+    with caplog.at_level("INFO", logger="study.protocol"):
+        retrain(load_config([]).model, data, params, 3, 0, 0, torch.device("cpu"))
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0] == "retraining on 48 examples for 3 epochs"
+    assert [x.split(",")[0] for x in lines[1:]] == [
+        "retraining: epoch 1 of 3", "retraining: epoch 2 of 3",
+    ]  # fmt: skip
