@@ -107,6 +107,25 @@ def build_store(cfg: ArtifactOptions) -> ArtifactStore:
     return store
 
 
+def check_writable(cfg: ArtifactOptions) -> None:
+    """Refuse, before a study exists, a file-system store the workers could not write to (a
+    read-only mount, a path through a file, no permission): found at the first checkpoint, it
+    would fail every trial instead."""
+    base = getattr(cfg, "base_path", None)
+    if base is None:  # a bucket: its settings are checked by validate(), access on first use
+        return
+    path = Path(base).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except OSError as e:
+        raise ConfigError(
+            f"artifacts.base_path={base} is not writable ({e.strerror or e}); point it at a "
+            "directory every worker can write, e.g. artifacts.base_path=/shared/artifacts"
+        ) from e
+
+
 def read_model(cfg: ArtifactOptions, artifact_id: str) -> dict[str, Any]:
     """A saved model (``state_dict``, ``arch``, ``dims``) from the store, loaded with
     ``weights_only=True``; raises what the store or torch raised, for the caller to explain."""

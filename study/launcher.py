@@ -26,6 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from study import recorded, samplers, space, status, warm_start
+from study.artifacts import check_writable
 from study.config import Config
 from study.devices import pick_device
 from study.errors import ConfigError
@@ -95,6 +96,7 @@ def launch(cfg: Config, overrides: list[str]) -> int:
     """Run the study to its budget with ``cfg.workers`` local processes; returns an exit code."""
     overrides = [o for o in overrides if not o.startswith(("worker.index=", "worker.threads="))]
     pick_device(cfg.device)  # device=cuda without CUDA: refused before a study exists
+    check_writable(cfg.artifacts)  # and a store the workers cannot write to
     data = load_checked_data(cfg, warn=True)  # bad data stops here, before a study exists
     storage = open_storage(cfg.storage)  # for embedded: keeps the server up while we run
     study = prepare_study(cfg, storage, data, warm_start.resolve(cfg, storage, data))

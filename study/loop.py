@@ -25,7 +25,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from study import tracking, warm_start
-from study.artifacts import KeepBestModels, build_store
+from study.artifacts import KeepBestModels, build_store, check_writable
 from study.config import Config
 from study.devices import pick_device
 from study.errors import StudyError
@@ -117,6 +117,7 @@ def _join(
     # Grid trials come only from the queue, so a grid study never creates a trial of its own.
     limit = 0 if is_grid(cfg.sampler) else cfg.n_trials
     data = load_checked_data(cfg)  # bad data stops here, before a study exists
+    check_writable(cfg.artifacts)  # so does a store this worker cannot write to
     storage = open_storage(cfg.storage, new_trial_limit=limit)
     # Distinct per process, also for several launchers or cluster jobs on one host.
     where = f"{socket.gethostname()}:{cfg.job}:{cfg.worker.index}:{os.getpid()}"

@@ -121,3 +121,19 @@ def test_device_cuda_without_cuda_is_refused_before_a_study_exists(
             "error: device=cuda but no CUDA device is visible; use device=auto or cpu"
         ]
     assert not study_exists(pg_url, study_name)
+
+
+def test_an_artifact_store_the_workers_cannot_write_is_refused_before_a_study_exists(
+    project: Project, pg_url: str, study_name: str
+) -> None:
+    """A path through a file: refused even for root, who may write anywhere else."""
+    (project.path / "a-file").write_text("not a directory")
+    for command in ("study-worker", "study-launch"):
+        result = project.run(
+            command, f"study.name={study_name}", "artifacts.base_path=a-file/artifacts"
+        )
+        assert result.code == 2, result.err
+        (line,) = result.err.strip().splitlines()
+        assert line.startswith("error: artifacts.base_path=a-file/artifacts is not writable (")
+        assert line.endswith("e.g. artifacts.base_path=/shared/artifacts")
+    assert not study_exists(pg_url, study_name)
