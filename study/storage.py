@@ -227,6 +227,23 @@ def _advisory_lock(
 #: Databases whose schema this process has checked against the installed Optuna.
 _SCHEMA_CHECKED: set[str] = set()
 
+
+def _check_schema(storage: BudgetedRDBStorage) -> None:
+    """The database's Optuna schema is the one this Optuna writes (once per process and
+    database): one short query, and Alembic's scripts read with no connection held."""
+    if storage.url in _SCHEMA_CHECKED:
+        return
+    current, head = storage.get_current_version(), storage.get_head_version()
+    if current != head:
+        raise StorageError(
+            f"the study tables in {masked(storage.url)} have Optuna schema {current}, this "
+            f"Optuna {optuna.__version__} needs {head}: if theirs is older, back the database "
+            "up and run `optuna storage upgrade --storage <url>`; if newer, install the "
+            "Optuna that created them"
+        )
+    _SCHEMA_CHECKED.add(storage.url)
+
+
 #: Optuna's tables are complete once its version row is written (the last step of creating them).
 _TABLES_READY = sa.text(
     "SELECT to_regclass('alembic_version') IS NOT NULL AND to_regclass('version_info') IS NOT NULL"
@@ -268,17 +285,17 @@ def open_storage(
                 "max_overflow": cfg.max_overflow,
             },
             skip_table_creation=skip_table_creation,
-            # Optuna's schema check reads Alembic's migration scripts inside an open transaction
-            # (~0.1 s of CPU holding a connection, a pooled server one through PgBouncer): once
-            # per process and database is enough.
-            skip_compatibility_check=url in _SCHEMA_CHECKED,
+            # Optuna's own check keeps a transaction open while it takes a second connection
+            # (and reads Alembic's scripts): through PgBouncer, workers starting together each
+            # hold one server connection and wait for another, and the pool deadlocks.
+            skip_compatibility_check=True,
             heartbeat_interval=cfg.heartbeat_interval,
             grace_period=cfg.grace_period,
             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
                 max_retry=cfg.max_retry, inherit_intermediate_values=True
             ),
         )
-        _SCHEMA_CHECKED.add(url)
+        _check_schema(storage)
         return storage
 
     def connect() -> BudgetedRDBStorage:

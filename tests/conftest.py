@@ -305,6 +305,8 @@ class PgBouncer:
     port: int
     #: Server connections it may open per database and user: fewer than the clients it serves.
     pool_size: int = 4
+    #: Seconds a client may wait for a server connection before PgBouncer drops it.
+    query_wait_timeout: int = 120
     proc: subprocess.Popen[bytes] | None = None
 
     def url(self, database_url: str) -> str:
@@ -334,6 +336,7 @@ auth_file = {self.folder / "users.txt"}
 admin_users = postgres
 pool_mode = transaction
 default_pool_size = {self.pool_size}
+query_wait_timeout = {self.query_wait_timeout}
 max_client_conn = 2000
 ignore_startup_parameters = extra_float_digits,options
 logfile = {self.folder / "pgbouncer.log"}
@@ -371,20 +374,26 @@ logfile = {self.folder / "pgbouncer.log"}
             conn.close()
 
 
-@pytest.fixture(scope="session")
-def pgbouncer() -> Iterator[PgBouncer]:
+@contextlib.contextmanager
+def running_pgbouncer(**settings: int) -> Iterator[PgBouncer]:
     import shutil
     import tempfile
 
     # Not under pytest's tmp_path: as root, PgBouncer runs as postgres, who cannot enter it.
     folder = Path(tempfile.mkdtemp(prefix="study-pgbouncer-"))
-    bouncer = PgBouncer(folder, free_port())
+    bouncer = PgBouncer(folder, free_port(), **settings)
     try:
         bouncer.start()
         yield bouncer
     finally:
         bouncer.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pgbouncer() -> Iterator[PgBouncer]:
+    with running_pgbouncer() as bouncer:
+        yield bouncer
 
 
 @pytest.fixture

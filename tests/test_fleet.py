@@ -18,6 +18,7 @@ from conftest import (
     Project,
     curve_lengths,
     fresh_database,
+    running_pgbouncer,
     trials_of,
     wait_until,
 )
@@ -106,3 +107,22 @@ def test_through_pgbouncer_a_killed_worker_is_retried_and_the_budget_is_exact(
     assert status["best"]["test"] is not None
     pools = [row for row in pgbouncer.show("POOLS") if row[0] == pg_url.rpartition("/")[2]]
     assert pools, "the workers' connections went through PgBouncer"
+
+
+def test_a_worker_starts_through_a_pool_of_one_server_connection(pg_url: str) -> None:
+    """Optuna's schema check held a transaction open while it took a second connection: through
+    PgBouncer every starting worker held one server connection and waited for another, so
+    workers starting together (here one, with one server connection) deadlocked the pool until
+    PgBouncer gave up. Each step of a start now needs one connection at a time."""
+    from study.storage import StorageConfig, open_storage
+
+    open_storage(StorageConfig(kind="postgres", url=pg_url))  # the tables exist
+    with running_pgbouncer(pool_size=1, query_wait_timeout=10) as bouncer:
+        cfg = StorageConfig(kind="postgres", url=bouncer.url(pg_url), retry_seconds=5)
+        with pytest.MonkeyPatch.context() as patch:
+            import study.storage
+
+            patch.setattr(study.storage, "_SCHEMA_CHECKED", set())  # as in a fresh process
+            storage = open_storage(cfg)
+        assert storage.get_all_studies() is not None
+        storage.engine.dispose()
