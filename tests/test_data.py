@@ -310,6 +310,8 @@ def test_bad_data_is_refused_with_the_file_and_the_problem(tmp_path: Path) -> No
     )
     short = _write(tmp_path, "short.csv", "units\n" + "".join(f"{i}\n" for i in range(40)))
     header = _write(tmp_path, "header.csv", "month,units\n")
+    # Everything on one line (20 MB took pandas 4 minutes and 9.6 GB): refused at the first MB.
+    dump = _write(tmp_path, "dump.csv", ",".join(str(i) for i in range(300_000)))
     one = _write(tmp_path, "one.csv", "id,label,x\n" + "".join(f"{i},a,{i}\n" for i in range(30)))
     cases = [
         (["data=text", "data.train_path=/nowhere.csv"], "data.train_path=/nowhere.csv: no such"),
@@ -320,6 +322,9 @@ def test_bad_data_is_refused_with_the_file_and_the_problem(tmp_path: Path) -> No
         (["data=forecast", f"data.path={nan}"], f"{nan}: row 8 has a NaN or missing value"),
         (["data=forecast", f"data.path={short}", "data.horizon=15"], "leave 10 for training"),
         (["data=forecast", f"data.path={header}"], f"{header}: no rows below the header"),
+        (["data=series_files", f"data.train_path={dump}"], "first line runs past 1 MB"),
+        (["data=text", f"data.train_path={dump}"], f"{dump}: its first line runs past 1 MB"),
+        (["data=forecast", f"data.path={dump}"], "not a table of one header row"),
     ]
     for overrides, message in cases:
         with pytest.raises(DataError) as e:

@@ -32,6 +32,25 @@ def reading(path: Path) -> Iterator[None]:
         raise DataError(f"{path}: cannot be read ({detail})") from e
 
 
+#: A CSV's first line (its header) ends within this many bytes, or the file is not a table
+#: (everything on one line, a binary file): refused before pandas spends minutes and gigabytes.
+MAX_FIRST_LINE = 1 << 20
+
+
+def read_csv(path: Path, **kwargs: Any) -> Any:
+    """``pandas.read_csv``, after a bounded look at the first line (inside :func:`reading`)."""
+    with open(path, "rb") as f:
+        head = f.read(MAX_FIRST_LINE + 1)
+    if len(head) > MAX_FIRST_LINE and b"\n" not in head:
+        raise DataError(
+            f"{path}: its first line runs past 1 MB without a line break, so it is not a table "
+            "of one header row and one row per record; check the file (one line? binary?)"
+        )
+    import pandas as pd
+
+    return pd.read_csv(path, **kwargs)
+
+
 def require_columns(path: Path, frame: Any, columns: Iterable[tuple[str, str]]) -> None:
     """Each ``(setting, column)`` names a column the table must have; the first missing one is
     refused naming the setting and the columns there are. A table of a header alone is refused

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from study.data._files import existing, reading, require_columns
+from study.data._files import existing, read_csv, reading, require_columns
 from study.data._options import BaseOptions
 from study.data._sequences import FORECASTING, SequenceData, SequenceSet
 from study.errors import DataError
@@ -391,7 +391,7 @@ def load(
 
     file = existing("data.path", path)
     with reading(file):
-        frame = pd.read_csv(file)
+        frame = read_csv(file)
     if time_column:
         require_columns(file, frame, [("time_column", time_column)])
         order = pd.to_datetime(frame[time_column], errors="coerce")

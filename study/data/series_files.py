@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from study.data._files import existing, reading, require_columns
+from study.data._files import existing, read_csv, reading, require_columns
 from study.data._options import ClassificationOptions
 from study.data._sequences import SequenceData, build_splits
 from study.data._ts import read_ts
@@ -58,7 +58,7 @@ def _csv(path: Path, id_column: str, label_column: str) -> tuple[list[np.ndarray
     import pandas as pd
 
     with reading(path):
-        frame = pd.read_csv(path)
+        frame = read_csv(path)
     require_columns(path, frame, [("id_column", id_column), ("label_column", label_column)])
     channels = frame.drop(columns=[id_column, label_column])
     bad = [c for c in channels.columns if not pd.api.types.is_numeric_dtype(channels[c])]

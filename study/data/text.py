@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from study.data._files import existing, reading, require_columns
+from study.data._files import existing, read_csv, reading, require_columns
 from study.data._options import ClassificationOptions
 from study.data._sequences import SequenceData, SequenceSet, check_labels, split_indices
 from study.errors import DataError
@@ -86,7 +86,7 @@ def _table(path: Path, text_column: str, label_column: str) -> tuple[list[str], 
     kind = path.suffix.lower()
     with reading(path):
         if kind in (".csv", ".tsv"):
-            frame = pd.read_csv(path, sep="\t" if kind == ".tsv" else ",")
+            frame = read_csv(path, sep="\t" if kind == ".tsv" else ",")
         elif kind == ".jsonl":
             frame = pd.read_json(path, lines=True)
         else:
