@@ -94,6 +94,25 @@ def _install_signal_handlers(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, handle)
 
 
+def _stop_with_launcher(stop: threading.Event) -> None:
+    """A worker that ``study-launch`` started stops as on a first SIGTERM (its epoch finishes,
+    its trial goes back in the queue) once the launcher is gone, however it died (``kill -9``,
+    a lost session): no orphan goes on training for nobody. Polled from a thread rather than
+    signalled at the launcher's death, so nothing runs in a signal handler."""
+    if os.environ.get("STUDY_LAUNCHED") != "1":
+        return
+    launcher = os.getppid()
+
+    def watch() -> None:
+        while not stop.wait(1.0):
+            if os.getppid() != launcher:
+                stop.set()
+                log.warning("study-launch is gone: finishing this epoch, then stopping")
+                return
+
+    threading.Thread(target=watch, name="launcher-watch", daemon=True).start()
+
+
 def _requeue(study: optuna.Study, retry: RetryHeartbeatStaleTrialCallback, number: int) -> None:
     """Put an interrupted trial back in the queue with the same parameters (Optuna's own retry)."""
     trial = study.get_trials(deepcopy=False)[number]
@@ -211,6 +230,7 @@ def work(cfg: Config, run_trial: Callable[[optuna.Trial, TrialContext], float] =
     """
     stop = threading.Event()
     _install_signal_handlers(stop)
+    _stop_with_launcher(stop)
     tracked = tracking.callbacks(cfg.tracking, cfg.study.metric)  # MLflow, if configured
     study, storage, ctx = _join(cfg, stop)
     study_id = storage.get_study_id_from_name(cfg.study.name)

@@ -27,7 +27,7 @@ from sqlalchemy.engine import URL, make_url
 from study._internals import pgserver_handles_lock
 from study._retry import Outage, full, gave_up, transient
 from study.errors import ConfigError, StorageError, StudyError
-from study.rdb import COPIED, LOCK_NAMESPACE, BudgetedRDBStorage
+from study.rdb import COPIED, LOCK_NAMESPACE, RETRIED, BudgetedRDBStorage
 
 log = logging.getLogger(__name__)
 
@@ -277,6 +277,7 @@ def open_storage(
         storage = BudgetedRDBStorage(
             url,
             new_trial_limit=new_trial_limit,
+            max_retry=cfg.max_retry,
             retry_seconds=cfg.retry_seconds,
             engine_kwargs={
                 # Idle connections can be dropped during long trials.
@@ -343,12 +344,9 @@ def study_lock(storage: RDBStorage, study_id: int) -> Iterator[None]:
         yield
 
 
-#: Failed trials that were put back in the queue (a warm stop, a dead worker): Optuna's retry
-#: gives the new trial the old one's number as its ``failed_trial`` system attribute.
+#: Failed trials that were put back in the queue (a warm stop, a dead worker).
 _INTERRUPTED = sa.text(
-    "SELECT count(*) FROM trials t WHERE t.study_id = :s AND t.state = 'FAIL' AND EXISTS ("
-    " SELECT 1 FROM trial_system_attributes a JOIN trials r ON a.trial_id = r.trial_id"
-    " WHERE r.study_id = :s AND a.key = 'failed_trial' AND a.value_json = CAST(t.number AS TEXT))"
+    f"SELECT count(*) FROM trials t WHERE t.study_id = :s AND t.state = 'FAIL' AND {RETRIED}"
 )
 
 

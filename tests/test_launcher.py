@@ -7,7 +7,7 @@ import signal
 import psycopg2
 import pytest
 import torch
-from conftest import TINY, Project, study_exists, wait_until
+from conftest import SLOW, TINY, Project, curve_lengths, study_exists, trials_of, wait_until
 
 from study.errors import ConfigError
 from study.launcher import gpu_plan
@@ -137,3 +137,23 @@ def test_an_artifact_store_the_workers_cannot_write_is_refused_before_a_study_ex
         assert line.startswith("error: artifacts.base_path=a-file/artifacts is not writable (")
         assert line.endswith("e.g. artifacts.base_path=/shared/artifacts")
     assert not study_exists(pg_url, study_name)
+
+
+@pytest.mark.slow
+def test_workers_stop_when_their_launcher_is_killed(
+    project: Project, pg_url: str, study_name: str
+) -> None:
+    """kill -9 of study-launch leaves no orphan: its worker finishes the epoch, puts its trial
+    back in the queue and exits, as on a first SIGTERM."""
+    import psutil
+    from optuna.trial import TrialState
+
+    args = [f"study.name={study_name}", "workers=1", "n_trials=2", "max_epochs=30", *SLOW]
+    launcher = project.popen("study-launch", *args)
+    wait_until(lambda: curve_lengths(pg_url, study_name).get(0, 0) >= 1, what="for an epoch")
+    (worker,) = psutil.Process(launcher.pid).children()
+    launcher.kill()
+    launcher.wait()
+    worker.wait(timeout=60)  # raises psutil.TimeoutExpired if it lives on
+    states = {t.number: t.state for t in trials_of(pg_url, study_name)}
+    assert states[0] == TrialState.FAIL and TrialState.WAITING in states.values(), states

@@ -12,12 +12,13 @@ import psycopg2
 import pytest
 import sqlalchemy as sa
 from conftest import SERVER, Project, fresh_database
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from study._retry import Outage
 from study.errors import StorageError
 from study.rdb import BudgetedRDBStorage, BudgetExhausted
-from study.storage import StorageConfig, open_storage
+from study.storage import StorageConfig, open_storage, trial_counts
 from study.trial_cache import TrialCache
 
 # These tests drive the storage with ask/tell, where Optuna notes that heartbeats are idle.
@@ -50,13 +51,45 @@ def test_budget_is_exact_under_concurrent_asks(pg_url: str, study_name: str) -> 
 
 
 def test_failed_trials_do_not_use_the_budget(pg_url: str, study_name: str) -> None:
+    """A trial that failed for a reason of its own (the worker records ``fail_reason``) is
+    replaced by a new one."""
     storage = open_storage(StorageConfig(kind="postgres", url=pg_url), new_trial_limit=2)
     study = optuna.create_study(study_name=study_name, storage=storage)
-    study.tell(study.ask(), state=optuna.trial.TrialState.FAIL)
+    failed = study.ask()
+    failed.set_user_attr("fail_reason", "RuntimeError: boom")
+    study.tell(failed, state=optuna.trial.TrialState.FAIL)
     study.tell(study.ask(), 1.0)
     study.tell(study.ask(), 1.0)
     with pytest.raises(BudgetExhausted):
         study.ask()
+
+
+def test_a_stale_trial_keeps_its_place_until_its_retry_takes_it(
+    pg_url: str, study_name: str
+) -> None:
+    """Optuna fails every stale trial first and retries them after: a new trial asked in
+    between must not take the failed one's place, or the retry takes the study past its
+    budget (1,000 virtual workers ended at 1,004 trials in bench/fleet.py)."""
+    storage = open_storage(StorageConfig(kind="postgres", url=pg_url), new_trial_limit=2)
+    study = optuna.create_study(study_name=study_name, storage=storage)
+    study.tell(study.ask(), 1.0)
+    stale = study.ask()  # its worker dies
+    storage.set_trial_state_values(stale._trial_id, TrialState.FAIL)  # Optuna's first loop
+    with pytest.raises(BudgetExhausted):
+        study.ask()  # another worker, between the two loops
+    retry = storage.heartbeat_stale_trial_callback
+    assert retry is not None
+    retry(study, storage.get_trial(stale._trial_id))  # Optuna's second loop: the retry
+    assert trial_counts(storage, storage.get_study_id_from_name(study_name))["INTERRUPTED"] == 1
+    resumed = study.ask()  # the queued retry, not a new trial
+    assert (
+        RetryHeartbeatStaleTrialCallback.retried_trial_number(storage.get_trial(resumed._trial_id))
+        == stale.number
+    )
+    study.tell(resumed, 1.0)
+    with pytest.raises(BudgetExhausted):
+        study.ask()
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 2
 
 
 def test_a_retried_insert_counts_the_budget_again(
@@ -218,3 +251,38 @@ def test_a_worker_s_view_of_the_study_waits_out_an_outage(own_database: str) -> 
     down.join()
     assert [t.value for t in study.get_trials()] == [1.0, 0.5]
     assert study.best_trial.number == 1
+
+
+def test_many_stale_trials_are_shared_out_instead_of_fought_over(
+    pg_url: str, study_name: str
+) -> None:
+    """A lost machine leaves many stale trials: each look fails a few of them, drawn at random,
+    so that a fleet's workers share them out; all are failed and retried all the same."""
+    from study.rdb import STALE_PER_CHECK
+
+    cfg = StorageConfig(kind="postgres", url=pg_url, heartbeat_interval=1, grace_period=2)
+    storage = open_storage(cfg)
+    study = optuna.create_study(study_name=study_name, storage=storage)
+    lost = [study.ask() for _ in range(10)]
+    ids = [t._trial_id for t in lost]
+    for trial_id in ids:
+        storage.record_heartbeat(trial_id)
+    with storage.engine.begin() as conn:  # the machine went away an hour ago
+        conn.execute(
+            sa.text(
+                "UPDATE trial_heartbeats SET heartbeat = heartbeat - interval '1 hour' "
+                "WHERE trial_id = ANY(:ids)"
+            ),
+            {"ids": ids},
+        )
+    study_id = storage.get_study_id_from_name(study_name)
+    first = storage.stale_trial_ids(study_id)
+    assert len(first) == STALE_PER_CHECK and set(first) <= set(ids)
+    looks = 0
+    while storage.stale_trial_ids(study_id):
+        optuna.storages.fail_stale_trials(study)
+        looks += 1
+    assert looks == -(-len(ids) // STALE_PER_CHECK)
+    states = [storage.get_trial(i).state for i in ids]
+    assert states == [TrialState.FAIL] * len(ids)
+    assert trial_counts(storage, study_id)["WAITING"] == len(ids), "each one retried"
