@@ -57,6 +57,17 @@ class _StopIsNotFailure(logging.Filter):
                 record.args = (number.group(1),)
                 record.levelno, record.levelname = logging.INFO, "INFO"
             return True
+        if (
+            record.exc_info
+            and record.exc_info[0]
+            and issubclass(record.exc_info[0], optuna.exceptions.UpdateFinishedTrialError)
+        ):
+            # Another worker failed this trial as stale (this one was cut off longer than the
+            # grace period) and retried it: the worker says so in its own line, with no trace.
+            number = re.match(r"Trial (\d+) failed", message)
+            if number:
+                self.interrupted.add(number.group(1))
+            return False
         again = re.match(r"Trial (\d+) failed with value None", message)
         return not (again and again.group(1) in self.interrupted)
 

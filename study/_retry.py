@@ -111,6 +111,9 @@ class Outage:
         #: more likely means a wrong URL than a restart).
         self.retry = retry
         self.level = logging.WARNING
+        #: Called when the server is found full: give back this process's idle connections, so
+        #: that workers waiting on each other's idle connections cannot wait forever.
+        self.release: Callable[[], None] | None = None
 
     def call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         delay = 0.5
@@ -121,6 +124,8 @@ class Outage:
                 if not self.retry(e):
                     raise
                 now = time.monotonic()
+                if full(e) and self.release is not None:
+                    self.release()
                 if self.started is None:
                     self.started = now
                     self.level = _full_level() if full(e) else logging.WARNING

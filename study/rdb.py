@@ -39,7 +39,17 @@ class RetryingRDBStorage(RDBStorageSeams):
 
     def __init__(self, url: str, *, retry_seconds: float = 0, **kwargs: Any) -> None:
         self.outage = Outage(retry_seconds)
-        super().__init__(url, **kwargs)
+        try:
+            super().__init__(url, **kwargs)
+        except BaseException:
+            # A start that failed half-way (a full server) must not keep the connections it
+            # opened: each retry would hold more of the slots the other workers wait for.
+            if hasattr(self, "engine"):
+                self.engine.dispose()
+            raise
+        # Idle pooled connections are closed when the server is full (checked-out ones close
+        # when given back): see Outage.release.
+        self.outage.release = self.engine.dispose
 
     # -- the study
 

@@ -185,43 +185,43 @@ def database_failure(e: BaseException) -> StorageError | None:
 
 @contextlib.contextmanager
 def _advisory_lock(
-    url: str, key: int, password_env: str = "STUDY_DB_PASSWORD", seconds: float = 120.0
+    engine: sa.Engine, key: int, password_env: str = "STUDY_DB_PASSWORD", seconds: float = 120.0
 ) -> Iterator[None]:
-    """Hold a PostgreSQL advisory lock on a connection of its own for the duration.
+    """Hold a PostgreSQL advisory lock on a connection of ``engine`` for the duration.
 
     The lock is transaction-scoped and its transaction stays open while it is held: it holds
     through PgBouncer in transaction mode (one server connection for the whole transaction), and
     the server releases it if the holder dies. A waiter polls with ``pg_try_advisory_xact_lock``
-    and closes its connection between tries: it holds no connection slot (nor, through
+    and closes its idle connections between tries: it holds no connection slot (nor, through
     PgBouncer, a server connection) while it waits, so waiting workers cannot starve the server
-    or the pool of the connections the holder needs for its own work. Callers have reached the
-    database before: a lost connection or a full server is waited out for ``seconds``.
+    or the pool of the connections the holder needs. A worker takes the lock on a connection of
+    its own pool, not on a new one.
+    Callers have reached the database before: a lost connection or a full server is waited out
+    for ``seconds``.
     """
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    url = engine.url.render_as_string(hide_password=False)
     try:
-        try:
-            outage, delay = Outage(seconds), 0.02
-            while True:
-                conn = outage.call(engine.connect)
-                if conn.execute(
-                    sa.text("SELECT pg_try_advisory_xact_lock(:a, :b)"),
-                    {"a": LOCK_NAMESPACE, "b": key},
-                ).scalar_one():
-                    break
-                conn.close()
-                time.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 1.0)
-        except sa.exc.OperationalError as e:
-            raise StorageError(_explain(e, url, password_env)) from e
-        try:
-            yield
-        finally:
-            # Ends the transaction, which releases the lock; a lost connection released it too.
-            with contextlib.suppress(sa.exc.SQLAlchemyError):
-                conn.commit()
+        outage, delay = Outage(seconds), 0.02
+        while True:
+            conn = outage.call(engine.connect)
+            if conn.execute(
+                sa.text("SELECT pg_try_advisory_xact_lock(:a, :b)"),
+                {"a": LOCK_NAMESPACE, "b": key},
+            ).scalar_one():
+                break
             conn.close()
+            engine.dispose()  # this worker's idle connections too: the holder may need a slot
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 1.0)
+    except sa.exc.OperationalError as e:
+        raise StorageError(_explain(e, url, password_env)) from e
+    try:
+        yield
     finally:
-        engine.dispose()
+        # Ends the transaction, which releases the lock; a lost connection released it too.
+        with contextlib.suppress(sa.exc.SQLAlchemyError):
+            conn.commit()
+        conn.close()
 
 
 #: Databases whose schema this process has checked against the installed Optuna.
@@ -296,7 +296,11 @@ def open_storage(
                 max_retry=cfg.max_retry, inherit_intermediate_values=True
             ),
         )
-        _check_schema(storage)
+        try:
+            _check_schema(storage)
+        except BaseException:
+            storage.engine.dispose()  # see RetryingRDBStorage.__init__
+            raise
         return storage
 
     def connect() -> BudgetedRDBStorage:
@@ -308,8 +312,12 @@ def open_storage(
         if ready:
             return build(skip_table_creation=True)
         # Concurrent ``create_all`` calls (Optuna's table creation) race in PostgreSQL.
-        with _advisory_lock(url, _LOCK_SETUP, cfg.password_env, cfg.retry_seconds):
-            return build(skip_table_creation=False)
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        try:
+            with _advisory_lock(engine, _LOCK_SETUP, cfg.password_env, cfg.retry_seconds):
+                return build(skip_table_creation=False)
+        finally:
+            engine.dispose()
 
     def weather(e: BaseException) -> bool:
         # The lock waits out its own outages (and ends in a StorageError if they last).
@@ -333,14 +341,14 @@ def _retry_seconds(storage: RDBStorage) -> float:
 @contextlib.contextmanager
 def setup_lock(storage: RDBStorage) -> Iterator[None]:
     """Hold the study-setup lock (create the study and its queue exactly once)."""
-    with _advisory_lock(storage.url, _LOCK_SETUP, seconds=_retry_seconds(storage)):
+    with _advisory_lock(storage.engine, _LOCK_SETUP, seconds=_retry_seconds(storage)):
         yield
 
 
 @contextlib.contextmanager
 def study_lock(storage: RDBStorage, study_id: int) -> Iterator[None]:
     """Hold a study's bookkeeping lock (test evaluation, kept models): one process at a time."""
-    with _advisory_lock(storage.url, -study_id, seconds=_retry_seconds(storage)):
+    with _advisory_lock(storage.engine, -study_id, seconds=_retry_seconds(storage)):
         yield
 
 
