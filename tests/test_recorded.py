@@ -64,7 +64,7 @@ def test_after_a_launch_status_test_and_report_need_no_overrides(
     assert listed.code == 0, listed.err
     (line,) = [x for x in listed.out.splitlines() if f" {study_name} " in x]
     assert line.startswith(f"* {study_name} ") and "2 trials" in line and "tested" in line
-    assert "best val_rmse" in line
+    assert "best val_loss" in line
     rows = project.run("study list", "--json").json()
     (row,) = [r for r in rows if r["study"] == study_name]
     assert row["n_trials"]["total"] == 2 and row["tested"] and row["best_value"] > 0
