@@ -160,11 +160,11 @@ def _timed(
 
 def _virtual_worker(
     index: int, args: dict[str, Any], samples: dict[str, list[tuple[float, float]]],
-    lock: threading.Lock,
-    errors: list[str],
+    lock: threading.Lock, errors: list[str], taken: list[int],
 ) -> None:  # fmt: skip
     from study.rdb import BudgetExhausted
     from study.storage import StorageConfig, open_storage, trial_counts
+    from study.trial_cache import TrialCache
 
     try:
         cfg = StorageConfig(
@@ -173,15 +173,18 @@ def _virtual_worker(
         )  # fmt: skip
         storage = open_storage(cfg, new_trial_limit=args["trials"])
         _timed(storage, samples, lock)
-        study = optuna.load_study(
-            study_name=args["study"], storage=storage,
+        study = optuna.load_study(  # through the trial cache a worker reads the study with
+            study_name=args["study"], storage=TrialCache(storage, cfg.sync_seconds),
             sampler=optuna.samplers.RandomSampler(seed=index), pruner=optuna.pruners.NopPruner(),
         )  # fmt: skip
         study_id = storage.get_study_id_from_name(args["study"])
 
         pace = random.Random(index)
 
+        current: list[int] = []
+
         def objective(trial: optuna.Trial) -> float:
+            current[:] = [trial.number]
             x = trial.suggest_float("lr", 1e-4, 1e-1, log=True)
             units = trial.suggest_int("hidden_size", 16, 256)
             # Trials differ in length, as real ones do (their sizes differ): +-50%.
@@ -196,8 +199,19 @@ def _virtual_worker(
         # Spread the first asks over one epoch, as real workers spread by their start-up.
         time.sleep(args["epoch_seconds"] * (index % 97) / 97)
         while True:
-            with contextlib.suppress(BudgetExhausted):
+            try:
                 study.optimize(objective, gc_after_trial=False)
+            except BudgetExhausted:
+                pass
+            except Exception:
+                # As study.loop does: a trial another worker failed as stale (this one was cut
+                # off past the grace period) cannot be told; its retry carries on elsewhere.
+                state = study.get_trials(deepcopy=False)[current[0]].state if current else None
+                if state != optuna.trial.TrialState.FAIL:
+                    raise
+                with lock:
+                    taken.append(1)
+                continue
             # The budget is spent: wait for the trials running elsewhere, retry the dead ones.
             counts = trial_counts(storage, study_id)
             if counts["WAITING"]:
@@ -230,9 +244,10 @@ def _process(rank: int, indices: list[int], args: dict[str, Any], out: str) -> N
     logging.getLogger("study").setLevel(logging.ERROR)
     samples: dict[str, list[tuple[float, float]]] = defaultdict(list)
     errors: list[str] = []
+    taken: list[int] = []
     lock = threading.Lock()
     threads = [
-        threading.Thread(target=_virtual_worker, args=(i, args, samples, lock, errors))
+        threading.Thread(target=_virtual_worker, args=(i, args, samples, lock, errors, taken))
         for i in indices
     ]
     for t in threads:
@@ -240,7 +255,9 @@ def _process(rank: int, indices: list[int], args: dict[str, Any], out: str) -> N
     for t in threads:
         t.join()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    Path(out).write_text(json.dumps({"samples": samples, "errors": errors, "rss_mb": rss_mb}))
+    Path(out).write_text(
+        json.dumps({"samples": samples, "errors": errors, "taken": len(taken), "rss_mb": rss_mb})
+    )
 
 
 # --- one run ---------------------------------------------------------------------------------
@@ -341,6 +358,7 @@ def run(workers: int, epochs: int, epoch_seconds: float, folder: Path) -> dict[s
     outage: list[float] = []
     startup: list[float] = []
     errors: list[str] = []
+    taken_over = 0
     rss: list[float] = []
     for rank, out in enumerate(outs):
         if rank in killed or not out.exists():
@@ -355,6 +373,7 @@ def run(workers: int, epochs: int, epoch_seconds: float, folder: Path) -> dict[s
                 else:
                     samples[name].append(seconds)
         errors.extend(data["errors"])
+        taken_over += data["taken"]
         rss.append(data["rss_mb"])
     direct = optuna.storages.RDBStorage(
         database_url(StorageConfig(kind="postgres", url=SERVER.rsplit("/", 1)[0] + "/" + database))
@@ -386,7 +405,7 @@ def run(workers: int, epochs: int, epoch_seconds: float, folder: Path) -> dict[s
         "startup_s": (busy_at - started) if busy_at is not None else float("nan"),
         "server_connections": peak, "complete": len(done), "budget": trials,
         "exact": len(done) == trials and by_state["RUNNING"] == 0 and by_state["WAITING"] == 0,
-        "failed": by_state["FAIL"], "errors": errors,
+        "failed": by_state["FAIL"], "errors": errors, "taken_over": taken_over,
         "trials_per_s": len(done) / (last - first).total_seconds(),
         "calls": {name: (pct(v, 50), pct(v, 99), len(v)) for name, v in samples.items()},
         "outage_calls": len(outage), "outage_max_s": max(outage) if outage else 0.0,
@@ -448,9 +467,10 @@ def table(
         "",
         "| workers (processes) | server connections | ask | report | tell | heartbeat | "
         "stale check | restart: calls, longest | start-up: s, p99 | trials/s | "
-        "complete / budget | exact | failed (killed, retried) | errors | RSS per process | "
+        "complete / budget | exact | failed (killed or taken over, all retried) | taken over | "
+        "errors | RSS per process | "
         "TPE ask at that history |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         cells = []
@@ -463,7 +483,8 @@ def table(
             + f" | {r['outage_calls']}, {r['outage_max_s']:.1f} s"
             + f" | {r['startup_s']:.0f} s, {r['startup_p99_s'] * 1000:.0f} ms"
             + f" | {r['trials_per_s']:.2f} | {r['complete']} / {r['budget']} | "
-            f"{'yes' if r['exact'] else 'NO'} | {r['failed']} | {len(r['errors'])} | "
+            f"{'yes' if r['exact'] else 'NO'} | {r['failed']} | {r['taken_over']} | "
+            f"{len(r['errors'])} | "
             f"{r['rss_mb']:.0f} MB | {r['tpe_ask_s'] * 1000:.0f} ms |"
         )
     lines += [

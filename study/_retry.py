@@ -63,7 +63,10 @@ def transient(e: BaseException | None) -> bool:
     if _says(e, _PERMANENT):
         return False
     return any(
-        isinstance(x, _TRANSIENT) or (isinstance(x, sa.exc.DBAPIError) and x.connection_invalidated)
+        isinstance(x, _TRANSIENT)
+        or (isinstance(x, sa.exc.DBAPIError) and x.connection_invalidated)
+        # A session whose connection dropped mid-transaction, until it is rolled back.
+        or isinstance(x, sa.exc.PendingRollbackError)
         for x in _chain(e)
     )
 
@@ -114,6 +117,9 @@ class Outage:
         #: Called when the server is found full: give back this process's idle connections, so
         #: that workers waiting on each other's idle connections cannot wait forever.
         self.release: Callable[[], None] | None = None
+        #: Called before each retry: drop this thread's session, which a connection lost in
+        #: the middle of a transaction leaves unusable until it is rolled back.
+        self.reset: Callable[[], None] | None = None
 
     def call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         delay = 0.5
@@ -126,6 +132,8 @@ class Outage:
                 now = time.monotonic()
                 if full(e) and self.release is not None:
                     self.release()
+                if self.reset is not None:
+                    self.reset()
                 if self.started is None:
                     self.started = now
                     self.level = _full_level() if full(e) else logging.WARNING

@@ -50,6 +50,7 @@ class RetryingRDBStorage(RDBStorageSeams):
         # Idle pooled connections are closed when the server is full (checked-out ones close
         # when given back): see Outage.release.
         self.outage.release = self.engine.dispose
+        self.outage.reset = self.scoped_session.remove
 
     # -- the study
 

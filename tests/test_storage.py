@@ -286,3 +286,29 @@ def test_many_stale_trials_are_shared_out_instead_of_fought_over(
     states = [storage.get_trial(i).state for i in ids]
     assert states == [TrialState.FAIL] * len(ids)
     assert trial_counts(storage, study_id)["WAITING"] == len(ids), "each one retried"
+
+
+def test_enqueued_points_keep_their_order_and_retries_are_spread_out(
+    pg_url: str, study_name: str
+) -> None:
+    """Grid points and hand-tuned steps are claimed in their order; the retries a lost machine
+    leaves are tried in a different order by each worker, so workers do not fight over each."""
+    storage = open_storage(StorageConfig(kind="postgres", url=pg_url))
+    study = optuna.create_study(study_name=study_name, storage=storage)
+    for x in range(3):
+        study.enqueue_trial({"x": x})
+    study_id = storage.get_study_id_from_name(study_name)
+    for n in range(8):
+        lost = optuna.trial.create_trial(
+            state=TrialState.WAITING, system_attrs={"failed_trial": n, "retry_history": [n]}
+        )
+        storage.create_new_trial(study_id, template_trial=lost)
+    cache = TrialCache(storage, sync_seconds=0)
+    orders = [
+        [t.number for t in cache.get_all_trials(study_id, states=(TrialState.WAITING,))]
+        for _ in range(6)
+    ]
+    assert all(
+        order[:3] == [0, 1, 2] and sorted(order[3:]) == list(range(3, 11)) for order in orders
+    )
+    assert len({tuple(order) for order in orders}) > 1, "each look draws its own order"
