@@ -73,7 +73,12 @@ class RDBStorageSeams(RDBStorage):
         self, study_id: int, template_trial: FrozenTrial | None, session: Any
     ) -> Any:
         self.before_insert(study_id, template_trial, session)
-        return super()._get_prepared_new_trial(study_id, template_trial, session)
+        trial = super()._get_prepared_new_trial(study_id, template_trial, session)
+        self.after_insert(int(trial.trial_id), template_trial, session)
+        return trial
+
+    def after_insert(self, trial_id: int, template_trial: FrozenTrial | None, session: Any) -> None:
+        """Runs in the same transaction once the new trial's row exists (``trial_id``)."""
 
     def before_insert(
         self, study_id: int, template_trial: FrozenTrial | None, session: Any

@@ -223,7 +223,30 @@ class BudgetedRDBStorage(RetryingRDBStorage):
         self.max_retry = max_retry
 
     def insert_trial(self, study_id: int, template_trial: FrozenTrial | None) -> FrozenTrial:
+        if template_trial is None and self.new_trial_limit is not None:
+            # Once the budget is spent every worker still asks (Optuna asks before it looks for
+            # stale trials): a count without the study's lock refuses them without queueing
+            # them all on it. Below the limit, the locked count below decides.
+            used = self.outage.call(self._used, study_id)
+            if used >= self.new_trial_limit:
+                raise BudgetExhausted(f"{used} of {self.new_trial_limit} trials used")
         return self.outage.call(super().insert_trial, study_id, template_trial)
+
+    def _used(self, study_id: int) -> int:
+        with self.engine.connect() as conn:
+            params = {"s": study_id, "copied": COPIED, "max_retry": self.max_retry}
+            return int(conn.execute(_USED, params).scalar_one())
+
+    def after_insert(self, trial_id: int, template_trial: FrozenTrial | None, session: Any) -> None:
+        """A new running trial has its first heartbeat from the transaction that creates it.
+        Otherwise a trial whose insert committed while its worker saw the connection drop (and
+        so inserted another) would never have a heartbeat, never look stale, and stay RUNNING:
+        every drained worker would wait for it forever."""
+        if template_trial is None and self.heartbeat_interval:
+            session.execute(
+                sa.text("INSERT INTO trial_heartbeats (trial_id, heartbeat) VALUES (:t, now())"),
+                {"t": trial_id},
+            )
 
     def before_insert(
         self, study_id: int, template_trial: FrozenTrial | None, session: Any

@@ -11,7 +11,7 @@ import optuna
 import psycopg2
 import pytest
 import sqlalchemy as sa
-from conftest import SERVER, Project, fresh_database
+from conftest import SERVER, Project, fresh_database, wait_until
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
@@ -312,3 +312,22 @@ def test_enqueued_points_keep_their_order_and_retries_are_spread_out(
         order[:3] == [0, 1, 2] and sorted(order[3:]) == list(range(3, 11)) for order in orders
     )
     assert len({tuple(order) for order in orders}) > 1, "each look draws its own order"
+
+
+def test_a_new_running_trial_has_a_heartbeat_from_its_first_commit(
+    pg_url: str, study_name: str
+) -> None:
+    """A trial whose insert committed while its worker saw the connection drop (the worker then
+    inserts another) must still go stale and be retried, not stay RUNNING for ever."""
+    cfg = StorageConfig(kind="postgres", url=pg_url, heartbeat_interval=1, grace_period=2)
+    storage = open_storage(cfg, new_trial_limit=5)
+    study = optuna.create_study(study_name=study_name, storage=storage)
+    orphan = study.ask()  # nobody will ever record a heartbeat for it
+    with storage.engine.connect() as conn:
+        beats = conn.execute(
+            sa.text("SELECT count(*) FROM trial_heartbeats WHERE trial_id = :t"),
+            {"t": orphan._trial_id},
+        ).scalar_one()
+    assert beats == 1
+    study_id = storage.get_study_id_from_name(study_name)
+    wait_until(lambda: storage.stale_trial_ids(study_id) == [orphan._trial_id], timeout=10)
