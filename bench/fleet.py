@@ -115,6 +115,12 @@ class Bouncer:
             self.proc = None
 
 
+def _pgbouncer_version() -> str:
+    exe = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.split()
+    return out[1] if len(out) > 1 else "?"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -523,10 +529,14 @@ def main() -> None:
     text = table(results, a.epochs, a.epoch_seconds, worker_rss())
     print(text)
     if a.write:
+        command = "python bench/fleet.py " + " ".join(sys.argv[1:])
+        header = (
+            f"`{command}` ({time.strftime('%Y-%m-%d')}, optuna {optuna.__version__}, "
+            f"PgBouncer {_pgbouncer_version()}, 2 cores):"
+        )
         write_block(
             "fleet",
-            "## 7. The fleet: W workers through PgBouncer (issue 16)\n\n"
-            "`python bench/fleet.py --write`\n\n" + text,
+            "## 7. The fleet: W workers through PgBouncer (issue 16)\n\n" + header + "\n\n" + text,
         )
 
 
