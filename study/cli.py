@@ -106,10 +106,16 @@ def run(command: Command | str, argv: list[str], worker: bool = False, prog: str
         return failure.exit_code
 
 
+def _json_flag(argv: list[str]) -> tuple[bool, list[str]]:
+    """``--json`` (print JSON on stdout instead of lines) and the other arguments."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--json", action="store_true")
+    args, rest = parser.parse_known_args(argv)
+    return bool(args.json), rest
+
+
 def status_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="study status", add_help=False)
-    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    args, overrides = parser.parse_known_args(argv)
+    as_json, overrides = _json_flag(argv)
 
     def show(cfg: Config, given: list[str]) -> int:
         from study.recorded import for_study
@@ -119,7 +125,7 @@ def status_main(argv: list[str]) -> int:
         storage = open_storage(cfg.storage, create=False)
         cfg = for_study(cfg, storage, given)
         s = summary(storage, cfg.study.name, cfg.artifacts)
-        if args.json:
+        if as_json:
             print(json.dumps(s))
             return 0
         counts = ", ".join(
@@ -137,9 +143,7 @@ def status_main(argv: list[str]) -> int:
 
 
 def list_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="study list", add_help=False)
-    parser.add_argument("--json", action="store_true", help="one JSON array on stdout")
-    args, overrides = parser.parse_known_args(argv)
+    as_json, overrides = _json_flag(argv)
 
     def show(cfg: Config, given: list[str]) -> int:
         from study.recorded import resolve_name
@@ -148,7 +152,7 @@ def list_main(argv: list[str]) -> int:
 
         storage = open_storage(cfg.storage, create=False)
         rows = studies(storage)
-        if args.json:
+        if as_json:
             print(json.dumps(rows))
             return 0
         for line in list_lines(rows, resolve_name(cfg, storage, given)):
