@@ -37,7 +37,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _chain(e: BaseException | None) -> list[BaseException]:
+def causes(e: BaseException | None) -> list[BaseException]:
     """``e`` and the exceptions it was raised from (Optuna wraps SQLAlchemy's, which wraps
     psycopg2's)."""
     chain = []
@@ -48,7 +48,7 @@ def _chain(e: BaseException | None) -> list[BaseException]:
 
 
 def _says(e: BaseException | None, phrases: tuple[str, ...]) -> bool:
-    return any(p in str(x) for x in _chain(e) for p in phrases)
+    return any(p in str(x) for x in causes(e) for p in phrases)
 
 
 def full(e: BaseException | None) -> bool:
@@ -67,7 +67,7 @@ def transient(e: BaseException | None) -> bool:
         or (isinstance(x, sa.exc.DBAPIError) and x.connection_invalidated)
         # A session whose connection dropped mid-transaction, until it is rolled back.
         or isinstance(x, sa.exc.PendingRollbackError)
-        for x in _chain(e)
+        for x in causes(e)
     )
 
 

@@ -25,7 +25,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from sqlalchemy.engine import URL, make_url
 
 from study._internals import pgserver_handles_lock
-from study._retry import Outage, full, gave_up, transient
+from study._retry import Outage, causes, full, gave_up, transient
 from study.errors import ConfigError, StorageError, StudyError
 from study.rdb import COPIED, LOCK_NAMESPACE, RETRIED, BudgetedRDBStorage
 
@@ -163,11 +163,7 @@ def _explain(e: Exception, url: str, password_env: str = "STUDY_DB_PASSWORD") ->
 def database_failure(e: BaseException) -> StorageError | None:
     """The one line for a database error that reached a command's boundary untranslated (None
     when ``e`` is not one)."""
-    chain = []
-    x: BaseException | None = e
-    while x is not None and x not in chain:
-        chain.append(x)
-        x = x.__cause__
+    chain = causes(e)
     if not any(
         isinstance(x, (sa.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError))
         for x in chain
