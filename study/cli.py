@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from study.errors import StudyError
+from study.errors import ConfigError, StudyError
 
 if TYPE_CHECKING:  # the entry points import the heavy parts only once they run
     from study.config import Config
@@ -54,11 +54,11 @@ def usage(prog: str) -> str:
 def _show(cfg: Config) -> str:
     from omegaconf import OmegaConf
 
-    from study.storage import masked
+    from study.secrets import hide_password
 
     node = OmegaConf.structured(cfg)
-    if node.storage.url:
-        node.storage.url = masked(node.storage.url)
+    node.storage.url = hide_password(node.storage.url)
+    node.tracking.mlflow_uri = hide_password(node.tracking.mlflow_uri)
     return OmegaConf.to_yaml(node)
 
 
@@ -184,27 +184,26 @@ def dashboard_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="study dashboard", add_help=False)
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--viewer-sql", action="store_true")
     args, overrides = parser.parse_known_args(argv)
 
     def serve(cfg: Config, _: list[str]) -> int:
-        import optuna_dashboard
+        from study import dashboard
 
-        from study.artifacts import build_store
-        from study.storage import open_storage
-
-        storage = open_storage(cfg.storage)  # for embedded: keeps the server up meanwhile
-        # SIGTERM ends the server like Ctrl-C: the process exits normally, so the embedded
-        # PostgreSQL it holds stops with it instead of running on.
+        if args.viewer_sql:
+            if cfg.storage.kind != "postgres":
+                raise ConfigError(
+                    "--viewer-sql is for storage=postgres: on the embedded server "
+                    "`study dashboard` makes its read-only role itself"
+                )
+            print(dashboard.viewer_sql(cfg.storage, cfg.dashboard), end="")
+            return 0
+        # SIGTERM ends the start-up like Ctrl-C (the server, once it runs, stops between
+        # requests): the process exits normally, so the embedded PostgreSQL it holds stops
+        # with it instead of running on.
         signal.signal(signal.SIGTERM, _interrupt)
-        if args.host not in ("127.0.0.1", "localhost", "::1"):
-            log.warning(
-                "optuna-dashboard has no authentication: anyone reaching this port can edit"
-            )
-        print(f"optuna-dashboard: http://{args.host}:{args.port}/dashboard/", flush=True)
         try:
-            optuna_dashboard.run_server(
-                storage, host=args.host, port=args.port, artifact_store=build_store(cfg.artifacts)
-            )
+            dashboard.serve(cfg, args.host, args.port)
         except OSError as e:
             raise StudyError(
                 f"cannot serve on {args.host}:{args.port} ({e.strerror}); try --port"
@@ -213,7 +212,7 @@ def dashboard_main(argv: list[str]) -> int:
             pass
         return 0
 
-    return run(serve, overrides, prog="study dashboard [--host H] [--port P]")
+    return run(serve, overrides, prog="study dashboard [--host H] [--port P] [--viewer-sql]")
 
 
 def report_main(argv: list[str]) -> int:
@@ -267,7 +266,9 @@ USAGE = """usage: study COMMAND [options] [overrides...]
   status [--json]               trials by state, best trial, its model and test score
   test                          the best trial's test score (computed once, then stored)
   report                        HTML report, PNGs, CSV/Parquet tables, diagnosis (report.*)
-  dashboard [--host H] [--port P]  optuna-dashboard on the study's storage (127.0.0.1:8080)
+  dashboard [--host H] [--port P]  optuna-dashboard on the study's storage (127.0.0.1:8080),
+                                read-only; a login from STUDY_DASHBOARD_AUTH=name:password
+  dashboard --viewer-sql        the SQL that makes the dashboard's read-only role (postgres)
   health [--file F] [--max-age S]  exit 0 if the worker made progress lately (healthchecks)"""
 
 

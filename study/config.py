@@ -21,12 +21,14 @@ from omegaconf.errors import OmegaConfBaseException
 
 from study import artifacts, iterations, protocol, pruners, samplers, space, tracking
 from study.conf import options
+from study.dashboard import DashboardConfig
 from study.data import forecast, series_files, text, ucr
 from study.errors import ConfigError
 from study.iterations import IterationsConfig
 from study.models import ModelConfig
 from study.protocol import ProtocolConfig
 from study.report import ReportConfig
+from study.secrets import hide_password
 from study.storage import StorageConfig
 from study.tracking import TrackingConfig
 from study.warm_start import WarmStartConfig
@@ -106,6 +108,8 @@ class Config:
     report: ReportConfig = field(default_factory=ReportConfig)
     #: Log trials to MLflow too.
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    #: How `study dashboard` reaches the database and who may see it.
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     artifacts: _ArtifactsField = MISSING
     #: A baseline and hand-tuned configurations, run before the automatic search.
     iterations: IterationsConfig = MISSING
@@ -220,6 +224,7 @@ def validate(cfg: Config) -> None:
     _validate_iterations(cfg)
     tracking.validate(cfg.tracking)
     cfg.storage.validate()
+    cfg.dashboard.validate()
     cfg.artifacts.validate()
 
 
@@ -275,7 +280,11 @@ def _unparsable(text: str, overrides: list[str]) -> str | None:
     """Hydra's parser errors ("LexerNoViableAltException: --n_trials=5") as what to type."""
     if "LexerNoViableAltException" not in text and "mismatched input" not in text:
         return None
-    bad = next((o for o in overrides if o in text), text.rsplit(": ", 1)[-1])
+    bad = next(
+        (o for o in overrides if o in text),
+        # "mismatched input '='": an unquoted value holding "=" (a URL's query, say)
+        next((o for o in overrides if "=" in o.partition("=")[2]), text.rsplit(": ", 1)[-1]),
+    )
     if bad.startswith("-"):
         plain = bad.lstrip("-")
         example = plain if "=" in plain else "n_trials=5"
@@ -283,7 +292,12 @@ def _unparsable(text: str, overrides: list[str]) -> str | None:
             f"{bad!r} is not an option here; settings are key=value without dashes "
             f"({example}); see --help"
         )
-    return f"cannot read {bad!r}: quote a value with spaces or quotes (key='...') or leave them out"
+    key, eq, value = bad.partition("=")
+    shown = f"{key}{eq}{hide_password(value)}"
+    return (
+        f"cannot read {shown!r}: quote a value holding spaces, quotes or = ({key}='...'), or "
+        "leave them out"
+    )
 
 
 def _one_line(e: Exception, overrides: list[str]) -> str:

@@ -31,6 +31,7 @@ from study.config import Config
 from study.devices import pick_device
 from study.errors import ConfigError
 from study.rdb import BudgetedRDBStorage
+from study.secrets import without_password
 from study.setup import load_checked_data, prepare_study
 from study.storage import open_storage, trial_counts
 from study.testset import test_score
@@ -67,9 +68,15 @@ def _budget(cfg: Config) -> int:
     return cfg.n_trials
 
 
-def _start(i: int, overrides: list[str], gpu: str | None, threads: int) -> subprocess.Popen[str]:
+def _start(
+    i: int, overrides: list[str], gpu: str | None, threads: int, password_env: str
+) -> subprocess.Popen[str]:
     # The launcher prefixes each line with [wI]: the worker leaves its id out of its own lines.
     env = dict(os.environ, PYTHONUNBUFFERED="1", STUDY_LAUNCHED="1")
+    # A password given in storage.url reaches the worker through its environment, not its
+    # command line, which every user of the machine can read.
+    overrides, secret = without_password(overrides, password_env)
+    env.update(secret)
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpu
     cmd = [sys.executable, "-m", "workers.study_worker", *overrides, f"worker.index={i}"]
@@ -111,7 +118,9 @@ def launch(cfg: Config, overrides: list[str]) -> int:
         f"{', '.join(f'GPU {g}' for g in plan if g) or 'CPU'}, budget {budget} trials",
         highlight=False,
     )
-    procs = [_start(i, overrides, gpu, threads) for i, gpu in enumerate(plan)]
+    procs = [
+        _start(i, overrides, gpu, threads, cfg.storage.password_env) for i, gpu in enumerate(plan)
+    ]
     signals = _forward_signals(procs, console)
     _watch(cfg, storage, study, budget, procs, console)
     codes = [p.returncode for p in procs]

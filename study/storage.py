@@ -82,6 +82,13 @@ class StorageConfig:
                     f"storage.url uses {url.drivername!r}; workers share a study only through "
                     "PostgreSQL: postgresql://user@host:5432/db"
                 )
+            for key in ("sslrootcert", "sslcert", "sslkey"):
+                path = url.query.get(key)
+                if isinstance(path, str) and path != "system" and not Path(path).is_file():
+                    raise ConfigError(
+                        f"storage.url: {key}={path} is not a file; give the path of that "
+                        "certificate (or key) on this machine"
+                    )
         if self.sync_seconds < 0:
             raise ConfigError(f"storage.sync_seconds={self.sync_seconds} must be 0 or more")
         if self.heartbeat_interval < 1 or self.grace_period <= self.heartbeat_interval:
@@ -150,12 +157,17 @@ def database_url(cfg: StorageConfig, create: bool = True) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def _explain(e: Exception, url: str, password_env: str = "STUDY_DB_PASSWORD") -> str:
+def explain(e: Exception, url: str, password_env: str = "STUDY_DB_PASSWORD") -> str:
     detail = str(getattr(e, "orig", e)).strip().splitlines()[0] if str(e).strip() else repr(e)
     if "password" in detail:  # authentication failed, or no password supplied
         return (
             f"cannot use the database at {masked(url)}: {detail}; the password comes from the "
             f"environment variable {password_env} (storage.password_env) or the URL"
+        )
+    if "SSL" in detail or "certificate" in detail:
+        return (
+            f"cannot use the database at {masked(url)}: {detail}; check sslmode and sslrootcert "
+            "in storage.url against the server's TLS setup (README 'TLS to PostgreSQL')"
         )
     return f"cannot use the database at {masked(url)}: {detail}; check storage.url and the server"
 
@@ -210,7 +222,7 @@ def _advisory_lock(
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 1.0)
     except sa.exc.OperationalError as e:
-        raise StorageError(_explain(e, url, password_env)) from e
+        raise StorageError(explain(e, url, password_env)) from e
     try:
         yield
     finally:
@@ -246,7 +258,8 @@ _TABLES_READY = sa.text(
 )
 
 
-def _tables_ready(url: str, seconds: float) -> bool:
+def tables_ready(url: str, seconds: float) -> bool:
+    """Optuna's tables exist in the database at ``url`` (a full server is waited out)."""
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
         with Outage(seconds, retry=full).call(engine.connect) as conn:
@@ -303,7 +316,7 @@ def open_storage(
         nonlocal reached
         # Once Optuna's tables exist, workers join without the setup lock: a fleet of a
         # thousand would otherwise start one at a time.
-        ready = _tables_ready(url, cfg.retry_seconds)
+        ready = tables_ready(url, cfg.retry_seconds)
         reached = True
         if ready:
             return build(skip_table_creation=True)
@@ -326,7 +339,7 @@ def open_storage(
         sa.exc.ProgrammingError,
         optuna.exceptions.StorageInternalError,
     ) as e:
-        raise StorageError(_explain(e, url, cfg.password_env)) from e
+        raise StorageError(explain(e, url, cfg.password_env)) from e
 
 
 def _retry_seconds(storage: RDBStorage) -> float:

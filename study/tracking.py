@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from study.errors import ConfigError
+from study.secrets import hide_password
 
 
 @dataclass
@@ -52,8 +53,8 @@ def _check_uri(uri: str) -> None:
     scheme = urlparse(uri).scheme.split("+")[0].lower()
     if scheme not in MLFLOW_SCHEMES:
         raise ConfigError(
-            f"tracking.mlflow_uri={uri!r}: MLflow cannot use {scheme!r}; give a folder, file:, "
-            "sqlite:///, postgresql:// or http(s):// URI"
+            f"tracking.mlflow_uri={hide_password(uri)!r}: MLflow cannot use {scheme!r}; give a "
+            "folder, file:, sqlite:///, postgresql:// or http(s):// URI"
         )
 
 
@@ -78,5 +79,7 @@ def callbacks(cfg: TrackingConfig, metric: str) -> list[Any]:
             )
         except Exception as e:  # noqa: BLE001 - MLflow's own errors, one line each
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ConfigError(f"tracking.mlflow_uri={cfg.mlflow_uri}: {first}") from e
+            raise ConfigError(
+                f"tracking.mlflow_uri={hide_password(cfg.mlflow_uri)}: {first}"
+            ) from e
     return [callback]

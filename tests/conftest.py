@@ -307,7 +307,33 @@ class PgBouncer:
     pool_size: int = 4
     #: Seconds a client may wait for a server connection before PgBouncer drops it.
     query_wait_timeout: int = 120
+    #: Clients must speak TLS, with a certificate for localhost signed by ``ca`` (made here).
+    tls: bool = False
     proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def ca(self) -> Path:
+        """The CA certificate that signed PgBouncer's (``tls=True``)."""
+        return self.folder / "ca.pem"
+
+    def _certificates(self) -> str:
+        """A CA and a server certificate for localhost and 127.0.0.1 signed by it (openssl)."""
+        ext = self.folder / "san.ext"
+        ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        for args in (
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-subj", "/CN=study-test-ca", "-keyout", "ca.key", "-out", "ca.pem"],
+            ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+             "-keyout", "server.key", "-out", "server.csr"],
+            ["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+             "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.pem"],
+        ):  # fmt: skip
+            subprocess.run(["openssl", *args], cwd=self.folder, check=True, capture_output=True)
+        return (
+            "client_tls_sslmode = require\n"
+            f"client_tls_key_file = {self.folder / 'server.key'}\n"
+            f"client_tls_cert_file = {self.folder / 'server.pem'}\n"
+        )
 
     def url(self, database_url: str) -> str:
         """``database_url`` (on the test server) reached through this PgBouncer instead."""
@@ -323,6 +349,7 @@ class PgBouncer:
                 pytest.fail("Debian's pgbouncer is missing; .ci/run installs it")
             pytest.skip("Debian's pgbouncer is not installed (apt-get install pgbouncer)")
         host, port = SERVER.split("@", 1)[1].split("/", 1)[0].split(":")
+        tls = self._certificates() if self.tls else ""
         (self.folder / "users.txt").write_text('"postgres" ""\n')
         (self.folder / "pgbouncer.ini").write_text(
             f"""[databases]
@@ -340,7 +367,7 @@ query_wait_timeout = {self.query_wait_timeout}
 max_client_conn = 2000
 ignore_startup_parameters = extra_float_digits,options
 logfile = {self.folder / "pgbouncer.log"}
-"""
+{tls}"""
         )
         # PgBouncer refuses to run as root: as root (CI), it runs as the postgres user.
         user = ["-u", "postgres"] if os.geteuid() == 0 else []
@@ -375,7 +402,7 @@ logfile = {self.folder / "pgbouncer.log"}
 
 
 @contextlib.contextmanager
-def running_pgbouncer(**settings: int) -> Iterator[PgBouncer]:
+def running_pgbouncer(**settings: Any) -> Iterator[PgBouncer]:
     import shutil
     import tempfile
 

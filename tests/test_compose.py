@@ -54,10 +54,21 @@ def test_compose_file_validates_and_keeps_its_promises() -> None:
     assert "pg_isready" in str(bouncer["healthcheck"]["test"])
     (published,) = bouncer["ports"]
     assert str(published).startswith("127.0.0.1:6432:6432")
-    for name in ("dashboard", "worker"):
-        url = services[name]["environment"]["STUDY_DB_URL"]
-        assert url.startswith("postgresql://tuner@pgbouncer:6432/"), f"{name} uses PgBouncer"
-        assert "pgbouncer" in services[name]["depends_on"]
+    url = services["worker"]["environment"]["STUDY_DB_URL"]
+    assert url.startswith("postgresql://tuner@pgbouncer:6432/"), "workers use PgBouncer"
+    assert "pgbouncer" in services["worker"]["depends_on"]
+
+    # The dashboard reads as the read-only role the database's init script makes, and asks
+    # for a login; no password on any command line.
+    assert any("postgres-viewer.sh" in str(v) for v in pg["volumes"])
+    dashboard = services["dashboard"]["environment"]
+    assert dashboard["STUDY_DB_URL"].startswith("postgresql://tuner@postgres:5432/")
+    assert dashboard["STUDY_VIEWER_PASSWORD"] == pg["environment"]["STUDY_VIEWER_PASSWORD"]
+    assert ":" in dashboard["STUDY_DASHBOARD_AUTH"]
+    assert "dashboard.writable=true" not in str(services["dashboard"]["command"])
+    for name, service in services.items():
+        line = str(service.get("entrypoint", "")) + str(service.get("command", ""))
+        assert "change-me" not in line, f"{name}: a password on a command line"
 
     (port,) = services["dashboard"]["ports"]
     assert str(port).startswith("127.0.0.1:8080:8080"), (
@@ -128,3 +139,46 @@ def test_kubernetes_pgbouncer_example_pools_transactions_for_the_workers() -> No
     assert service["spec"]["ports"][0]["port"] == 6432
     job = (ROOT / "workers" / "k8s-job.yaml").read_text()
     assert "url=postgresql://tuner@pgbouncer:6432/studies" in job, "the workers go through it"
+
+
+def test_the_compose_database_makes_the_dashboard_s_read_only_role() -> None:
+    """workers/postgres-viewer.sh, as postgres' image runs it on a new volume, against the test
+    server: the role reads the tables the workers' role creates later, and changes nothing."""
+    import uuid
+
+    import psycopg2
+    from conftest import SERVER, fresh_database
+
+    role = f"viewer_{uuid.uuid4().hex[:8]}"
+    try:
+        with fresh_database("study_viewer") as url:
+            made = subprocess.run(
+                ["sh", str(ROOT / "workers" / "postgres-viewer.sh")],
+                env={
+                    **os.environ,
+                    "PGHOST": "127.0.0.1",
+                    "POSTGRES_USER": "postgres",
+                    "POSTGRES_DB": url.rsplit("/", 1)[1],
+                    "STUDY_VIEWER_USER": role,
+                    "STUDY_VIEWER_PASSWORD": "viewer-pw",
+                    "STUDY_VIEWER_SQL": str(ROOT / "study" / "viewer.sql"),
+                },
+                capture_output=True,
+                text=True,
+            )
+            assert made.returncode == 0, made.stderr
+            with psycopg2.connect(url) as conn, conn.cursor() as cur:  # the workers, later
+                cur.execute("CREATE TABLE studies (study_id int)")
+                cur.execute("INSERT INTO studies VALUES (1)")
+            as_viewer = f"postgresql://{role}@{url.split('@', 1)[1]}"
+            with psycopg2.connect(as_viewer) as conn, conn.cursor() as cur:
+                cur.execute("SELECT count(*) FROM studies")
+                assert cur.fetchone()[0] == 1
+                with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                    cur.execute("DELETE FROM studies")
+    finally:
+        admin = psycopg2.connect(SERVER)
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute(f"DROP ROLE IF EXISTS {role}")
+        admin.close()

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import socket
 import subprocess
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Finished, PgBouncer, free_port, wait_until
+from conftest import Finished, PgBouncer, Project, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -63,11 +65,14 @@ def test_dashboard_shows_the_study_and_its_trials(
     study_name = finished.name
     port = free_port()
     through = f"storage.url={pgbouncer.url(pg_url)}"
-    server = finished.project.popen("study dashboard", "--port", str(port), *finished.args, through)
+    # Writable: this PgBouncer knows only the workers' role (the read-only view: below).
+    server = finished.project.popen(
+        "study dashboard", "--port", str(port), *finished.args, through, "dashboard.writable=true"
+    )
     try:
         assert server.stdout is not None
         first = server.stdout.readline()
-        assert first.strip() == f"optuna-dashboard: http://127.0.0.1:{port}/dashboard/"
+        assert first.strip() == f"optuna-dashboard: http://127.0.0.1:{port}/dashboard/ (read-write)"
 
         def listening() -> bool:
             with socket.socket() as s:
@@ -103,8 +108,6 @@ def test_dashboard_shows_the_study_and_its_trials(
 
 @pytest.mark.slow
 def test_sigterm_to_the_dashboard_stops_its_embedded_server(tmp_path: Path) -> None:
-    from conftest import Project
-
     project = Project(tmp_path, ["storage=embedded"])
     port = free_port()
     server = project.popen("study dashboard", "--port", str(port))
@@ -114,8 +117,153 @@ def test_sigterm_to_the_dashboard_stops_its_embedded_server(tmp_path: Path) -> N
             return s.connect_ex(("127.0.0.1", port)) == 0
 
     wait_until(listening, timeout=60, what="for the dashboard to listen")
+    # It reads through the read-only role it made on the embedded server.
+    assert _request(f"http://127.0.0.1:{port}/api/studies")[0] == 200
+    assert _request(f"http://127.0.0.1:{port}/api/studies", "POST")[0] == 403
     pid_file = tmp_path / ".study" / "pgdata" / "postmaster.pid"
     assert pid_file.is_file(), "the embedded PostgreSQL runs"
     server.terminate()  # SIGTERM, as a service manager or `kill` sends
     server.wait(timeout=60)
     wait_until(lambda: not pid_file.exists(), timeout=30, what="for PostgreSQL to stop")
+
+
+def _request(url: str, method: str = "GET", login: str | None = None) -> tuple[int, str]:
+    """Status and body of a plain HTTP request, with HTTP basic authentication when given."""
+    import base64
+    import urllib.error
+
+    request = urllib.request.Request(url, method=method, data=b"{}" if method != "GET" else None)
+    if login is not None:
+        request.add_header("Authorization", "Basic " + base64.b64encode(login.encode()).decode())
+    try:
+        with urllib.request.urlopen(request) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+@contextlib.contextmanager
+def _viewer_role(project: Project, args: list[str], pg_url: str) -> Iterator[str]:
+    """The read-only role made by the SQL `study dashboard --viewer-sql` prints, run with psql
+    as an administrator would; dropped afterwards (roles are shared by the server's databases)."""
+    import uuid
+
+    import psycopg2
+
+    role = f"viewer_{uuid.uuid4().hex[:8]}"
+    sql = project.run("study dashboard", "--viewer-sql", *args, f"dashboard.user={role}")
+    assert sql.code == 0, sql.err
+    assert "PASSWORD :'viewer_password'" in sql.out, "the password is not in the text"
+    made = subprocess.run(
+        ["psql", "--no-psqlrc", "-q", pg_url],
+        input=sql.out,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "STUDY_VIEWER_PASSWORD": "viewer-pw"},
+    )
+    assert made.returncode == 0, made.stderr
+    try:
+        yield role
+    finally:
+        with psycopg2.connect(pg_url) as conn, conn.cursor() as cur:
+            cur.execute(f"DROP OWNED BY {role}; DROP ROLE {role}")
+
+
+def test_the_dashboard_reads_only_and_asks_for_a_login(
+    finished: Finished, pg_url: str, tmp_path: Path
+) -> None:
+    """The default view: a role that can only read, every write refused with a reason the
+    page shows, and a login asked of the browser."""
+    import psycopg2
+
+    _chromium()
+    project = finished.project
+    with _viewer_role(project, finished.args, pg_url) as role:
+        port = free_port()
+        viewer = Project(
+            project.path, project.storage, {"STUDY_DASHBOARD_AUTH": "team:s3cret-login"}
+        )
+        server = viewer.popen(
+            "study dashboard", "--port", str(port), *finished.args, f"dashboard.user={role}"
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            assert server.stdout is not None
+            first = server.stdout.readline().strip()
+            assert first == (
+                f"optuna-dashboard: {base}/dashboard/ (read-only as {role}, login required)"
+            ), first or server.communicate(timeout=5)[1]
+
+            def listening() -> bool:
+                with socket.socket() as s:
+                    return s.connect_ex(("127.0.0.1", port)) == 0
+
+            wait_until(listening, timeout=60, what="for the dashboard to listen")
+            assert _request(f"{base}/api/studies")[0] == 401
+            assert _request(f"{base}/api/studies", login="team:wrong")[0] == 401
+            code, body = _request(f"{base}/api/studies", login="team:s3cret-login")
+            assert code == 200
+            (study_id,) = [
+                s["study_id"]
+                for s in json.loads(body)["study_summaries"]
+                if s["study_name"] == finished.name
+            ]
+            for method, path in (
+                ("DELETE", f"/api/studies/{study_id}"),
+                ("POST", f"/api/studies/{study_id}/rename"),
+                ("PUT", f"/api/studies/{study_id}/note"),
+            ):
+                code, body = _request(base + path, method, login="team:s3cret-login")
+                assert code == 403, (method, path, code)
+                assert "read-only" in json.loads(body)["reason"]
+                assert "dashboard.writable=true" in json.loads(body)["reason"]
+            code, body = _request(f"{base}/api/studies/{study_id}", login="team:s3cret-login")
+            assert code == 200 and len(json.loads(body)["trials"]) == 8, "the study is intact"
+
+            # The browser: the login page without credentials, the study with them.
+            refused = _browse(f"{base}/dashboard/", tmp_path / "p1", "--dump-dom")
+            assert finished.name not in refused
+            # From the root, so that the login covers the page's scripts and API calls too.
+            page = _browse(
+                f"http://team:s3cret-login@127.0.0.1:{port}/", tmp_path / "p2", "--dump-dom"
+            )
+            assert finished.name in page
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        assert "s3cret-login" not in server.communicate()[1]
+
+        # Below the dashboard, the database itself refuses the role any change.
+        as_viewer = f"postgresql://{role}@{pg_url.split('@', 1)[1]}"
+        with psycopg2.connect(as_viewer) as conn, conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM trials")
+            assert cur.fetchone()[0] >= 8
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                cur.execute("DELETE FROM studies")
+
+
+def test_serving_beyond_this_machine_needs_a_login(tmp_path: Path, pg_url: str) -> None:
+    project = Project(tmp_path, ["storage=postgres", f"storage.url={pg_url}"])
+    result = project.run("study dashboard", "--host", "0.0.0.0", "--port", str(free_port()))
+    assert result.code == 2
+    assert result.err.startswith("error: --host 0.0.0.0 serves the dashboard beyond this machine")
+    assert "export STUDY_DASHBOARD_AUTH=name:password" in result.err
+    project.env["STUDY_DASHBOARD_AUTH"] = "only-a-name"
+    result = project.run("study dashboard", "--host", "0.0.0.0", "--port", str(free_port()))
+    assert (result.code, result.err.strip()) == (
+        2,
+        "error: STUDY_DASHBOARD_AUTH must be name:password (both non-empty)",
+    )
+
+
+def test_a_missing_read_only_role_names_the_command_that_makes_it(
+    tmp_path: Path, pg_url: str
+) -> None:
+    project = Project(tmp_path, ["storage=postgres", f"storage.url={pg_url}"])
+    result = project.run(
+        "study dashboard", "--port", str(free_port()), "dashboard.user=nobody_here"
+    )
+    assert result.code == 3
+    (line,) = result.err.strip().splitlines()
+    assert 'role "nobody_here" does not exist' in line
+    assert "--viewer-sql" in line and "dashboard.writable=true" in line

@@ -159,11 +159,11 @@ def test_a_refused_password_names_the_variable_it_comes_from() -> None:
     line a user reads must say where the password comes from, and never show it."""
     from sqlalchemy.exc import OperationalError
 
-    from study.storage import _explain
+    from study.storage import explain
 
     refused = Exception('FATAL:  password authentication failed for user "bob"')
     error = OperationalError("connect", {}, refused)
-    message = _explain(error, "postgresql://bob:hunter2@db:5432/x", "TEAM_DB_PASSWORD")
+    message = explain(error, "postgresql://bob:hunter2@db:5432/x", "TEAM_DB_PASSWORD")
     assert "password authentication failed" in message and "hunter2" not in message
     assert "environment variable TEAM_DB_PASSWORD (storage.password_env)" in message
 

@@ -17,6 +17,7 @@ from study import _logging
 from study.config import load_config
 from study.errors import StudyError
 from study.launcher import launch
+from study.secrets import has_password
 
 
 @hydra.main(config_path="pkg://study.conf", config_name="config", version_base="1.3")
@@ -36,6 +37,14 @@ def job(_: DictConfig) -> int:
 
 
 def main() -> None:
+    if has_password(sys.argv[1:]):
+        # Hydra writes the overrides into each job's folder and submitit pickles them.
+        print(
+            "error: storage.url carries a password, which the jobs' files would keep: leave it "
+            "out of the URL and export STUDY_DB_PASSWORD (the jobs inherit the environment)",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
     job()
 
 
