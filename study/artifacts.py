@@ -25,10 +25,9 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 import optuna
-import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from optuna.artifacts import download_artifact, upload_artifact
@@ -38,6 +37,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from study.errors import ConfigError
 from study.storage import best_trials
+
+if TYPE_CHECKING:  # torch is imported where a model is read or written: `study status` needs none
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +131,8 @@ def check_writable(cfg: ArtifactOptions) -> None:
 def read_model(cfg: ArtifactOptions, artifact_id: str) -> dict[str, Any]:
     """A saved model (``state_dict``, ``arch``, ``dims``) from the store, loaded with
     ``weights_only=True``; raises what the store or torch raised, for the caller to explain."""
+    import torch
+
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.pt"
         download_artifact(
@@ -147,6 +151,8 @@ def write_model(
 ) -> str:
     """Upload a model (weights, architecture, data sizes) as :func:`read_model` reads it back;
     returns the artifact id."""
+    import torch
+
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.pt"
         torch.save({"state_dict": state_dict, "arch": arch, "dims": dims}, path)
@@ -239,6 +245,8 @@ class Checkpointer:
         shuffle: torch.Generator,
         state: TrainingState,
     ) -> None:
+        import torch
+
         payload: dict[str, Any] = {
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
@@ -268,6 +276,8 @@ class Checkpointer:
         An unreadable checkpoint is reported in one line and the trial starts from epoch 0:
         its parameters are kept and nothing else is lost.
         """
+        import torch
+
         try:
             with self.store.open_reader(self.artifact_id) as f:
                 payload = torch.load(io.BytesIO(f.read()), weights_only=True, map_location=device)

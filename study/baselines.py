@@ -22,7 +22,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import torch
 
 from study.data import SequenceData
 from study.data.forecast import SeriesData, forecast_scores, seasonal_naive
@@ -56,6 +55,8 @@ def best(baselines: dict[str, dict[str, float]], metric: str) -> tuple[str, floa
 
 
 def forecasts(data: SeriesData) -> dict[str, dict[str, float]]:
+    import torch
+
     first, last = data.origins("test")
     origins = list(range(first, last + 1))
     values, h = data.values, data.horizon
@@ -162,6 +163,7 @@ def _arima(fit: np.ndarray, season: int) -> tuple[str, Forecaster]:
 def tfidf_logistic(data: TextData) -> dict[str, float]:
     """TF-IDF (words and word pairs, sublinear term frequencies) + logistic regression; C from
     {0.25, 1, 4, 16} by validation accuracy; the test split scored once."""
+    import torch
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 

@@ -25,7 +25,7 @@ from study.dashboard import DashboardConfig
 from study.data import forecast, series_files, text, ucr
 from study.errors import ConfigError
 from study.iterations import IterationsConfig
-from study.models import ModelConfig
+from study.model_options import ModelConfig
 from study.protocol import ProtocolConfig
 from study.report import ReportConfig
 from study.secrets import hide_password

@@ -22,7 +22,6 @@ from.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -30,43 +29,12 @@ from hydra.utils import instantiate
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-#: The recurrent cells a trial can pick (``search_space.cell``).
-CELLS: dict[str, type[nn.RNN] | type[nn.LSTM] | type[nn.GRU]] = {
-    "rnn": nn.RNN,
-    "lstm": nn.LSTM,
-    "gru": nn.GRU,
-}
+from study.model_options import ARCHITECTURE, CELL_NAMES, POOLINGS, ModelConfig
 
-#: Search-space parameters that shape the network (the rest drive the optimizer or the data).
-ARCHITECTURE = (
-    "cell",
-    "hidden_size",
-    "num_layers",
-    "dropout",
-    "input_dropout",
-    "bidirectional",
-    "embedding_dim",
-    "pooling",
-    "stem",
-    "stem_reduction",
-    "highway",
-    "input_length",
+#: The recurrent cell of each name a trial can pick (``search_space.cell``).
+CELLS: dict[str, type[nn.RNN] | type[nn.LSTM] | type[nn.GRU]] = dict(
+    zip(CELL_NAMES, (nn.RNN, nn.LSTM, nn.GRU), strict=True)
 )
-
-#: How the recurrent outputs become one vector (``search_space.pooling``): the last state of each
-#: direction, or the element-wise max or mean over the (unpadded) steps.
-POOLINGS = ("last", "max", "mean")
-
-#: The front-ends a trial can pick (``search_space.stem``); auto is resolved per data set by
-#: :func:`resolve_stem` into conv (sequences longer than ``stem_steps``) or none.
-STEMS = ("auto", "none", "conv")
-
-
-@dataclass
-class ModelConfig:
-    _target_: str = "study.models.SequenceModel"
-    #: The cell used unless the search space lists several (``search_space.cell.choices``).
-    cell: str = "lstm"
 
 
 class SequenceModel(nn.Module):

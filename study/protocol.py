@@ -22,17 +22,18 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from study._logging import Progress
 from study.data import CLASSIFICATION, FORECASTING, SequenceData, SequenceSet
 from study.data._sequences import split_indices
 from study.errors import ConfigError, DataError
-from study.models import ModelConfig, build_model
-from study.training import build_optimizer, evaluate, train_epoch
+from study.model_options import ModelConfig
+
+if TYPE_CHECKING:  # torch is imported where a model trains: configs and status need none
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,8 @@ def through_validation(task: str, folds: int) -> bool:
 
 def concat(a: SequenceSet, b: SequenceSet) -> SequenceSet:
     """Two splits as one (padded to the longer of the two)."""
+    import torch
+
     width = max(a.x.shape[1], b.x.shape[1])
 
     def widen(x: torch.Tensor) -> torch.Tensor:
@@ -205,6 +208,11 @@ def retrain(
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Train the configuration from scratch on the full training split (plus validation, see
     :func:`through_validation`) for ``epochs`` epochs; returns the model and a summary."""
+    import torch
+
+    from study.models import build_model
+    from study.training import build_optimizer, evaluate, train_epoch
+
     both = through_validation(data.task, folds)
     train = concat(data.train, data.val) if both else data.train
     full = replace(data, train=train).to(device)

@@ -28,8 +28,7 @@ from optuna.distributions import (
 
 from study.data.forecast import SEASONAL
 from study.errors import ConfigError
-from study.models import CELLS, POOLINGS, STEMS
-from study.training import OPTIMIZERS
+from study.model_options import CELL_NAMES, OPTIMIZER_NAMES, POOLINGS, STEMS
 
 
 @dataclass
@@ -87,8 +86,8 @@ DATA_PARAMS = ("embedding_dim", "max_length", "input_length", "seasonal", "highw
 
 #: Parameters whose values name something the model or the trainer builds.
 _ALLOWED_CHOICES = {
-    "cell": tuple(CELLS),
-    "optimizer": tuple(OPTIMIZERS),
+    "cell": CELL_NAMES,
+    "optimizer": OPTIMIZER_NAMES,
     "pooling": POOLINGS,
     "stem": STEMS,
     "seasonal": SEASONAL,

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from study.data import CLASSIFICATION, SequenceData, SequenceSet
+from study.model_options import OPTIMIZER_NAMES
 
 #: The optimizers a trial can pick (``search_space.optimizer``), each built from the parameters,
 #: the learning rate and the weight decay. Adam and RMSprop apply L2 through the gradient; AdamW
@@ -26,6 +27,7 @@ OPTIMIZERS: dict[str, Callable[[Iterable[torch.Tensor], float, float], torch.opt
         p, lr=lr, momentum=0.9, nesterov=True, weight_decay=wd, fused=True
     ),
 }
+assert tuple(OPTIMIZERS) == OPTIMIZER_NAMES, "the search space offers what is built here"
 
 
 def build_optimizer(

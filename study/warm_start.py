@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import optuna
-import torch
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
@@ -30,7 +29,10 @@ from study.errors import ConfigError, StudyError
 from study.rdb import COPIED
 from study.storage import best_trial, load_existing
 
-if TYPE_CHECKING:  # config imports this module for WarmStartConfig
+if TYPE_CHECKING:
+    import torch
+
+    # config imports this module for WarmStartConfig
     from study.config import Config
 
 log = logging.getLogger(__name__)

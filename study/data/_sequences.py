@@ -12,15 +12,15 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
 from study.data._cache import cached
 from study.errors import DataError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch is imported where tensors are made: configs and status need none
+    import torch
+
     from study.data._options import DataOptions
 
 CLASSIFICATION = "classification"
@@ -50,6 +50,8 @@ class SequenceSet:
         return SequenceSet(self.x.to(device), self.lengths, self.y.to(device), level)
 
     def subset(self, index: np.ndarray | torch.Tensor) -> SequenceSet:
+        import torch
+
         idx = torch.as_tensor(index, dtype=torch.long)
         level = None if self.level is None else self.level[idx.to(self.level.device)]
         dev = idx.to(self.x.device)
@@ -90,6 +92,8 @@ class SequenceData:
 
     def loss(self, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The training loss (mean over the batch)."""
+        import torch.nn.functional as F
+
         return F.cross_entropy(outputs, y)
 
     def eval_loss(self, outputs: torch.Tensor, s: SequenceSet) -> float:
@@ -108,6 +112,9 @@ class SequenceData:
     def ensemble_score(self, members: list[tuple[SequenceData, torch.Tensor]]) -> dict[str, float]:
         """Several models' outputs on the test split (each with the data view its trial used),
         scored together: the class probabilities averaged."""
+        import torch
+        import torch.nn.functional as F
+
         probs = torch.stack([out.softmax(1) for _, out in members]).mean(0)
         log_probs = probs.clamp_min(1e-12).log()  # argmax and NLL of the averaged probabilities
         return {
@@ -145,6 +152,8 @@ class SequenceData:
 
 
 def macro_f1(pred: torch.Tensor, y: torch.Tensor, n_classes: int) -> float:
+    import torch
+
     confusion = torch.bincount(y * n_classes + pred, minlength=n_classes * n_classes)
     confusion = confusion.reshape(n_classes, n_classes).double()
     tp = confusion.diag()
@@ -156,6 +165,8 @@ def macro_f1(pred: torch.Tensor, y: torch.Tensor, n_classes: int) -> float:
 
 
 def pad(seqs: Sequence[np.ndarray], mean: np.ndarray, std: np.ndarray) -> torch.Tensor:
+    import torch
+
     lengths = [len(s) for s in seqs]
     x = np.zeros((len(seqs), max(lengths), seqs[0].shape[1]), dtype=np.float32)
     for i, s in enumerate(seqs):
@@ -260,6 +271,8 @@ def build_splits(
         raise DataError(f"{source}: sequences differ in their number of channels")
     fit = np.concatenate([train_seqs[i] for i in tr])
     mean, std = fit.mean(axis=0), fit.std(axis=0) + 1e-8
+
+    import torch
 
     def subset(seqs: list[np.ndarray], labels: np.ndarray) -> SequenceSet:
         lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)

@@ -14,16 +14,17 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from study.data._files import existing, read_csv, reading, require_columns
 from study.data._options import BaseOptions
 from study.data._sequences import FORECASTING, SequenceData, SequenceSet
 from study.errors import DataError
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: configs and status need none
+    import torch
 
 #: Forecast origins an automatic validation or test part holds (fewer when the series is short).
 ORIGINS = 12
@@ -138,6 +139,8 @@ class SeriesData(SequenceData):
 
     def _common_scale(self) -> torch.Tensor:
         """The transformed series' standard deviation over the training part (computed once)."""
+        import torch
+
         if "common_scale" not in self._cache:
             std = self.transformed()[: self.train_end].std(axis=0) + 1e-8
             self._cache["common_scale"] = torch.tensor(std)
@@ -168,6 +171,8 @@ class SeriesData(SequenceData):
         the same step of the last observed season), standardised, and made relative to the
         window's last input; ``level`` holds what to add back per target step to return to
         standardised units (see :meth:`units`)."""
+        import torch
+
         work, h, s = self.transformed(), self.horizon, self.season
         origins = np.arange(first, last + 1)
         steps = origins[:, None] + np.arange(h)[None, :]  # (windows, horizon)
@@ -213,6 +218,8 @@ class SeriesData(SequenceData):
 
     def _unscaled(self, scaled: torch.Tensor, s: SequenceSet) -> torch.Tensor:
         """Outputs or targets in the transformed space (log with ``data.log``), unscaled."""
+        import torch
+
         assert s.level is not None and self.scaled is not None
         values = scaled.reshape(len(s), self.horizon, -1) + s.level
         std, mean = (
@@ -226,6 +233,8 @@ class SeriesData(SequenceData):
         return values.exp() if self.log else values
 
     def loss(self, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        import torch.nn.functional as F
+
         return F.mse_loss(outputs, y)
 
     def eval_loss(self, outputs: torch.Tensor, s: SequenceSet) -> float:
@@ -240,6 +249,8 @@ class SeriesData(SequenceData):
 
     def ensemble_score(self, members: list[tuple[SequenceData, torch.Tensor]]) -> dict[str, float]:
         """Forecasts averaged in the data's units (members may differ in window and transform)."""
+        import torch
+
         views = [(view, out) for view, out in members if isinstance(view, SeriesData)]
         pred = torch.stack([view.units(out, view.test) for view, out in views]).mean(0)
         return forecast_scores(pred, self.units(self.test.y, self.test))
@@ -270,6 +281,8 @@ def seasonal_indices(fit: np.ndarray, season: int, steps: int) -> np.ndarray:
 
 def seasonal_naive(values: np.ndarray, first: int, last: int, horizon: int, season: int) -> dict:
     """Each step forecast by the value one season earlier (repeated over the horizon)."""
+    import torch
+
     pred, true = [], []
     for o in range(first, last + 1):
         pred.append([values[o - season + (k % season)] for k in range(horizon)])
@@ -313,6 +326,8 @@ def build_series(
     log: bool,
     seed: int = 0,  # windows are deterministic; accepted so every option takes the seed
 ) -> SeriesData:
+    import torch
+
     values = np.asarray(values, dtype=np.float64)
     if values.ndim == 1:
         values = values[:, None]

@@ -14,15 +14,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from study.data._files import existing, read_csv, reading, require_columns
 from study.data._options import ClassificationOptions
 from study.data._sequences import SequenceData, SequenceSet, check_labels, split_indices
 from study.errors import DataError
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: configs and status need none
+    import torch
 
 PAD, UNK = 0, 1
 _TOKEN = re.compile(r"[\w']+|[^\w\s]")
@@ -123,6 +125,8 @@ def build_vocab(texts: list[list[str]], min_count: int, max_vocab: int) -> dict[
 
 
 def _encode(tokens: list[list[str]], vocab: dict[str, int], max_tokens: int) -> SequenceSet:
+    import torch
+
     ids = [[vocab.get(t, UNK) for t in ts[:max_tokens]] or [UNK] for ts in tokens]
     lengths = torch.tensor([len(i) for i in ids], dtype=torch.long)
     x = torch.zeros((len(ids), int(lengths.max())), dtype=torch.long)
@@ -133,6 +137,8 @@ def _encode(tokens: list[list[str]], vocab: dict[str, int], max_tokens: int) -> 
 
 def read_vectors(path: Path, vocab: dict[str, int]) -> torch.Tensor:
     """GloVe text format; words the file lacks get small random vectors, padding zeros."""
+    import torch
+
     found: dict[int, np.ndarray] = {}
     dim = 0
     with reading(path), open(path, encoding="utf-8", errors="replace") as f:
@@ -169,6 +175,8 @@ def build_text_splits(
     seed: int,
     source: str = "",
 ) -> SequenceData:
+    import torch
+
     source = source or name
     classes = check_labels(source, labels)
     index = {c: i for i, c in enumerate(classes)}
