@@ -81,10 +81,13 @@ def run(command: Command | str, argv: list[str], worker: bool = False, prog: str
         if show:
             print(_show(cfg))
             return 0
-        from study.loop import worker_id
-
         prefixed = os.environ.get("STUDY_LAUNCHED") == "1"  # study-launch shows [wI] instead
-        _logging.setup(worker_id(cfg) if worker and not prefixed else None)
+        if worker and not prefixed:
+            from study.loop import worker_id  # the worker's loop: torch and the rest
+
+            _logging.setup(worker_id(cfg))
+        else:
+            _logging.setup(None)
         if isinstance(command, str):
             module, _, name = command.partition(":")
             resolved: Command = getattr(importlib.import_module(module), name)

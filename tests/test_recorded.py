@@ -7,7 +7,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from conftest import TINY, Project, fresh_database
+from conftest import TINY, Finished, Project, fresh_database
 
 from study import recorded
 from study.config import load_config
@@ -78,3 +78,29 @@ def test_reading_commands_never_create_an_embedded_database(tmp_path: Path) -> N
         (line,) = result.err.strip().splitlines()
         assert line.startswith("error: storage=embedded: no database in") and "data_dir" in line
     assert not (tmp_path / ".study").exists(), "nothing was created"
+
+
+@pytest.mark.slow
+def test_status_and_list_import_no_torch(finished: Finished) -> None:
+    """Commands that only read a study stay quick: neither they nor their config load torch
+    (about a second of imports)."""
+    import subprocess
+    import sys
+
+    for command in ("status", "list"):
+        code = (
+            "import sys\n"
+            "from study.cli import main\n"
+            f"sys.argv = ['study', {command!r}, *{finished.project.storage + finished.args!r}]\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+            "print('torch loaded' if 'torch' in sys.modules else 'no torch')\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=finished.project.path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip().endswith("no torch"), (command, result.stdout[-300:])
