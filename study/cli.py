@@ -29,7 +29,8 @@ TOP_LEVEL = """top-level settings (key=value):
   n_trials, max_epochs, seed                                   the global budget, per trial
   workers, workers_per_gpu, device (auto|cpu|cuda)             local processes, where they train
   protocol.folds, protocol.train_fraction, protocol.retrain, protocol.ensemble
-  warm_start.study, report.out_dir, tracking.mlflow_uri, storage.url, artifacts.base_path"""
+  warm_start.study, report.out_dir, tracking.mlflow_uri, tracking.tensorboard_dir,
+  storage.url, artifacts.base_path"""
 
 
 def usage(prog: str) -> str:

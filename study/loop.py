@@ -231,7 +231,7 @@ def work(cfg: Config, run_trial: Callable[[optuna.Trial, TrialContext], float] =
     stop = threading.Event()
     _install_signal_handlers(stop)
     _stop_with_launcher(stop)
-    tracked = tracking.callbacks(cfg.tracking, cfg.study.metric)  # MLflow, if configured
+    tracked = tracking.callbacks(cfg.tracking, cfg.study.metric)  # MLflow, TensorBoard
     study, storage, ctx = _join(cfg, stop)
     study_id = storage.get_study_id_from_name(cfg.study.name)
     failures = _Failures(cfg.worker.max_consecutive_failures)

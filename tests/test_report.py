@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pandas as pd
 import pytest
-from conftest import TINY, Finished, Project
+from conftest import TINY, Finished, Project, trials_of
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState
 
@@ -146,3 +147,61 @@ def test_trials_are_logged_to_mlflow_when_a_tracking_uri_is_set(
     runs = mlflow.search_runs(experiment_names=[study_name])
     assert len(runs) == 2
     assert runs["metrics.val_loss"].notna().all() and runs["params.lr"].notna().all()
+
+
+def _tensorboard_runs(folder: Path) -> dict[str, Any]:
+    """Each run's scalars (tag -> [(step, value)]) and HParams data, read back from its event
+    files with TensorBoard's own reader."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    runs = {}
+    for run in sorted(p for p in folder.iterdir() if p.is_dir()):
+        events = EventAccumulator(str(run), size_guidance={"scalars": 0})
+        events.Reload()
+        scalars = {
+            tag: [(e.step, e.value) for e in events.Scalars(tag)]
+            for tag in events.Tags()["scalars"]
+        }
+        hparams: dict[str, Any] = {}
+        for content in events.PluginTagToContent("hparams").values():
+            data = plugin_data_pb2.HParamsPluginData.FromString(content)
+            if data.HasField("session_start_info"):
+                for name, value in data.session_start_info.hparams.items():
+                    hparams[name] = value.WhichOneof("kind") and getattr(
+                        value, value.WhichOneof("kind")
+                    )
+        runs[run.name] = {"scalars": scalars, "hparams": hparams}
+    return runs
+
+
+@pytest.mark.slow
+def test_every_trial_is_a_tensorboard_run_with_its_curve_and_parameters(
+    project: Project, study_name: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "tb"
+    args = [f"study.name={study_name}", *TINY, f"tracking.tensorboard_dir={folder}"]
+    ran = project.run("study-worker", "n_trials=3", "pruner=none", *args)
+    assert ran.code == 0, ran.err
+    runs = _tensorboard_runs(folder / study_name)
+    trials = trials_of(project.storage[1].split("=", 1)[1], study_name)
+    assert sorted(runs) == [f"trial-{t.number:05d}" for t in trials]
+    for t in trials:
+        run = runs[f"trial-{t.number:05d}"]
+        curve = t.user_attrs["curve"]
+        losses = run["scalars"]["val/loss"]
+        assert [step for step, _ in losses] == [row["epoch"] for row in curve]
+        assert [v for _, v in losses] == pytest.approx([row["val_loss"] for row in curve])
+        assert {"train/loss", "val/accuracy", "val/f1"} <= set(run["scalars"])
+        assert run["hparams"]["lr"] == pytest.approx(t.params["lr"])
+        assert run["hparams"]["cell"] == t.params["cell"] and run["hparams"]["state"] == "complete"
+        (value,) = run["scalars"]["hparam/val_loss"]
+        assert value[1] == pytest.approx(t.value)
+
+
+def test_a_tensorboard_folder_that_cannot_be_written_is_refused(tmp_path: Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    result = Project(tmp_path, []).run("study-worker", f"tracking.tensorboard_dir={blocked}/tb")
+    assert result.code == 2
+    assert result.err.startswith(f"error: tracking.tensorboard_dir={blocked}/tb: cannot write")
