@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -428,3 +429,46 @@ def bounced(tmp_path: Path, pg_url: str, pgbouncer: PgBouncer) -> Project:
     """Commands against the session's database through PgBouncer in transaction mode, as a
     fleet reaches it; read the results directly at ``pg_url``."""
     return Project(tmp_path, ["storage=postgres", f"storage.url={pgbouncer.url(pg_url)}"])
+
+
+# --- a real headless browser --------------------------------------------------------------
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+CHROMIUM = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def chromium() -> str:
+    """Debian's Chromium (the tests of what a browser shows)."""
+    found = shutil.which("chromium")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("Debian's chromium is missing; .ci/run installs it")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    return found
+
+
+def browse(url: str, profile: Path, *extra: str) -> str:
+    """The page's DOM after its scripts ran (virtual time lets the API calls finish)."""
+    result = subprocess.run(
+        [
+            chromium(),
+            *CHROMIUM,
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=20000",
+            *extra,
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return result.stdout

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import socket
 import subprocess
 import urllib.request
@@ -13,48 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Finished, PgBouncer, Project, free_port, wait_until
+from conftest import ARTIFACTS, Finished, PgBouncer, Project, free_port, wait_until
+from conftest import browse as _browse
+from conftest import chromium as _chromium
 
 pytestmark = pytest.mark.slow
-
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-CHROMIUM = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
-
-def _chromium() -> str:
-    found = shutil.which("chromium")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("Debian's chromium is missing; .ci/run installs it")
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    return found
-
-
-def _browse(url: str, profile: Path, *extra: str) -> str:
-    """The page's DOM after its scripts ran (virtual time lets the API calls finish)."""
-    result = subprocess.run(
-        [
-            _chromium(),
-            *CHROMIUM,
-            f"--user-data-dir={profile}",
-            "--virtual-time-budget=20000",
-            *extra,
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    return result.stdout
 
 
 def test_dashboard_shows_the_study_and_its_trials(

@@ -90,7 +90,7 @@ def test_time_spent_and_what_pruning_saved() -> None:
 
 
 @pytest.mark.slow
-def test_a_report_of_a_finished_study(finished: Finished) -> None:
+def test_a_report_of_a_finished_study(finished: Finished, tmp_path: Path) -> None:
     # The shared study: this is the one test that scores its test split.
     project, args = finished.project, [*finished.args, "report.out_dir=out"]
     first = project.run("study report", *args)
@@ -117,6 +117,8 @@ def test_a_report_of_a_finished_study(finished: Finished) -> None:
     curves = pd.read_csv(folder / "curves.csv")
     assert len(curves) == trials["epochs"].sum()
     assert {"trial", "epoch", "train_loss", "val_loss", "val_accuracy"} <= set(curves.columns)
+
+    _looks_right_in_a_browser(folder, tmp_path)
 
     # The test split is scored once per study: a second report reuses the stored score.
     second = project.run("study report", *args)
@@ -205,3 +207,57 @@ def test_a_tensorboard_folder_that_cannot_be_written_is_refused(tmp_path: Path) 
     result = Project(tmp_path, []).run("study-worker", f"tracking.tensorboard_dir={blocked}/tb")
     assert result.code == 2
     assert result.err.startswith(f"error: tracking.tensorboard_dir={blocked}/tb: cannot write")
+
+
+#: Loads the report in a frame of the width of a laptop screen and writes what it measured.
+_MEASURE = """<pre id="out">pending</pre>
+<iframe id="f" src="report.html" style="width:1280px;height:900px;border:0"></iframe>
+<script>
+document.getElementById("f").onload = () => setTimeout(() => {
+  const d = document.getElementById("f").contentDocument, page = d.documentElement;
+  const plots = [...d.querySelectorAll(".plotly-graph-div")];
+  document.getElementById("out").textContent = JSON.stringify({
+    scroll: page.scrollWidth, client: page.clientWidth, plots: plots.length,
+    drawn: plots.filter(p => p.querySelector(".main-svg")).length,
+    beyond: plots.filter(p => p.getBoundingClientRect().right > page.clientWidth + 1).length,
+    ticks: [...d.querySelectorAll("#history .xtick text, #curves .xtick text")].map(
+      t => t.textContent),
+    labels: [...d.querySelectorAll("#history .ytitle, #slices .ytitle")].map(t => t.textContent),
+  });
+}, 4000);
+</script>"""
+
+
+def _looks_right_in_a_browser(folder: Path, tmp_path: Path) -> None:
+    """In headless Chromium, at 1280 px: no sideways scrolling, every plot drawn inside the page,
+    whole-number ticks for trials and epochs, and the metric's name on the value axes."""
+    import functools
+    import http.server
+    import json
+    import re
+    import threading
+
+    from conftest import ARTIFACTS, browse, chromium
+
+    chromium()
+    (folder / "measure.html").write_text(_MEASURE)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        dom = browse(f"{base}/measure.html", tmp_path / "chromium", "--dump-dom")
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot = ARTIFACTS / "report.png"
+        browse(f"{base}/report.html", tmp_path / "chromium2", "--window-size=1280,4000",
+               f"--screenshot={shot}")  # fmt: skip
+    finally:
+        server.shutdown()
+    found = re.search(r'<pre id="out">(.*?)</pre>', dom, re.S)
+    assert found and found.group(1) != "pending", dom[-500:]
+    seen = json.loads(found.group(1).replace("&quot;", '"'))
+    assert seen["scroll"] <= seen["client"], f"the page scrolls sideways: {seen}"
+    assert seen["plots"] == 7 and seen["drawn"] == 7 and seen["beyond"] == 0, seen
+    assert seen["ticks"] and all(re.fullmatch(r"\d+", t) for t in seen["ticks"]), seen["ticks"]
+    assert seen["labels"] and all(label == "val_loss" for label in seen["labels"]), seen["labels"]
+    assert shot.stat().st_size > 50_000, "a real screenshot"

@@ -56,6 +56,8 @@ def learning_curves(trials: list[FrozenTrial], folder: Path, metric: str) -> tup
         if two:
             axes[0][1].plot(x, [r.get(metric) for r in curve], "-", color=color, label=label)
     fig.update_layout(xaxis_title="epoch (step with folds)", yaxis_title="loss")
+    steps = max((len(t.user_attrs.get("curve") or []) for t in trials), default=1)
+    whole_numbers(fig, steps, axes=[ax for row in axes for ax in row])
     loss_ax.set(title="loss: train (dotted) and validation (solid)", xlabel="epoch", ylabel="loss")
     loss_ax.legend(fontsize=8, ncol=2)
     if two:
@@ -107,6 +109,7 @@ def capacity(trials: list[FrozenTrial], folder: Path) -> tuple[go.Figure, Path]:
     fig.update_layout(xaxis_title="hidden units", yaxis_title=measure, xaxis_type="log")
     ax.set_xscale("log")
     ticks = sorted({p[0] for p in points})
+    ticks = ticks[:: math.ceil(len(ticks) / 8)]  # at most 8 labels: they overlap beyond
     ax.set_xticks(ticks, [str(u) for u in ticks], minor=False)
     ax.minorticks_off()
     ax.set(xlabel="hidden units", ylabel=measure)
@@ -234,17 +237,33 @@ def slices_png(trials: list[FrozenTrial], folder: Path, metric: str) -> Path:
     return path
 
 
+def whole_numbers(fig: go.Figure, count: int, axes: list[Any]) -> None:
+    """Trials and epochs are counted: x ticks on whole numbers only (no "trial 0.5"), at most
+    about ten of them, on the Plotly figure and on Matplotlib's axes."""
+    fig.update_xaxes(tick0=0, dtick=max(1, math.ceil(count / 10)))
+    for ax in axes:
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True, nbins=10))
+
+
 def optuna_plot(
-    name: str, study: optuna.Study, folder: Path, png: Callable[[], Path] | None = None
+    name: str,
+    study: optuna.Study,
+    folder: Path,
+    metric: str,
+    png: Callable[[], Path] | None = None,
 ) -> tuple[go.Figure, Path]:
-    """Optuna's Plotly figure; its Matplotlib twin as the PNG unless ``png`` draws one."""
+    """Optuna's Plotly figure; its Matplotlib twin as the PNG unless ``png`` draws one. The
+    value is named after the study's metric, not Optuna's "Objective Value"."""
     plotly_fn: Callable[..., go.Figure] = getattr(ov, name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Optuna's matplotlib plots are "experimental"
-        fig = plotly_fn(study)
+        fig = plotly_fn(study, target_name=metric)
+        history = name == "plot_optimization_history"
         if png is not None:
             return fig, png()
-        ax = getattr(om, name)(study)
+        ax = getattr(om, name)(study, target_name=metric)
+    if history:
+        whole_numbers(fig, len(study.trials), axes=[ax])
     path = folder / f"{name.removeprefix('plot_')}.png"
     _save(ax, path)
     return fig, path

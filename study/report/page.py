@@ -141,7 +141,7 @@ def _draw(report: Report, s: _Study) -> None:
     folder, metric, ranked = report.folder, s.metric, s.ranked
 
     def optuna(name: str, png: Callable[[], Path] | None = None) -> _Drawing:
-        return lambda: figures.optuna_plot(name, s.study, folder, png)
+        return lambda: figures.optuna_plot(name, s.study, folder, metric, png)
 
     wanted: list[tuple[str, str, str, _Drawing]] = [
         ("history", "Optimization history", "each trial's value and the best so far",
@@ -170,7 +170,11 @@ def _draw(report: Report, s: _Study) -> None:
         except (ValueError, RuntimeError, ZeroDivisionError) as e:  # e.g. too few trials
             report.skipped.append(f"{title}: {e}")
             continue
-        fig.update_layout(title=title, template="plotly_white", height=460)
+        # The page's width, whatever width Optuna gave the figure (its slices grow with the
+        # parameters and ran off the page).
+        fig.update_layout(
+            title=title, template="plotly_white", height=460, width=None, autosize=True
+        )
         report.plots.append(Plot(key, title, caption, fig, png))
 
 
@@ -190,7 +194,15 @@ def _write_page(report: Report, s: _Study) -> None:
         "diag": s.diag,
         "compared": s.compared,
         "plots": [
-            (p, p.figure.to_html(full_html=False, include_plotlyjs=(i == 0)))
+            (
+                p,
+                p.figure.to_html(
+                    full_html=False,
+                    include_plotlyjs=(i == 0),
+                    default_width="100%",
+                    config={"responsive": True},
+                ),
+            )
             for i, p in enumerate(report.plots)
         ],
         "skipped": report.skipped,
