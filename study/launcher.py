@@ -233,7 +233,9 @@ class Board:
     def table(self, snap: dict) -> Table:
         c = snap["counts"]
         per_hour, eta = self.rate(snap)
-        table = Table(box=box.SIMPLE, pad_edge=False)
+        table = Table(
+            box=box.SIMPLE, pad_edge=False, caption=self._phase(snap), caption_justify="left"
+        )
         columns = (
             "complete",
             "pruned",
@@ -245,7 +247,10 @@ class Board:
             "ETA",
         )
         for name in columns:
-            table.add_column(name, justify="right")
+            # Fixed widths where the value changes as trials finish: the row does not jump.
+            table.add_column(
+                name, justify="right", min_width=9 if name in ("best", "ETA") else None
+            )
         table.add_row(
             str(c["COMPLETE"] - self.copied),
             str(c["PRUNED"]),
@@ -258,7 +263,18 @@ class Board:
         )
         return table
 
+    def _phase(self, snap: dict) -> str | None:
+        """What the launch is doing while the numbers cannot say it yet."""
+        c = snap["counts"]
+        if self.done(snap) > (self.first or 0):
+            return None
+        if c["RUNNING"] == 0:
+            return "starting the workers (importing PyTorch, reading the data)..."
+        return f"first trials running ({c['RUNNING']}); the rate and ETA follow the first to end"
+
 
 def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
     minutes = round(seconds / 60)
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"

@@ -99,6 +99,12 @@ def test_the_live_board_counts_rate_and_time_left() -> None:
         return {"counts": counts, "best": best}
 
     assert board.rate(snap(2, 0, None)) == (None, None)  # copied trials only: nothing run yet
+    console = Console(width=100, record=True)
+    console.print(board.table(snap(2, 0, None)))
+    assert "first trials running (2)" in console.export_text()
+    nothing = {"counts": {"COMPLETE": 2, "PRUNED": 0, "FAIL": 0, "RUNNING": 0}, "best": None}
+    console.print(board.table(nothing))
+    assert "starting the workers" in console.export_text()
     now[0] = 1800.0  # half an hour later, 3 trials finished by this launch
     per_hour, eta = board.rate(snap(4, 1, 0.25))
     assert per_hour == pytest.approx(6.0) and eta == pytest.approx(7 / 6 * 3600)
@@ -108,6 +114,13 @@ def test_the_live_board_counts_rate_and_time_left() -> None:
     for word in ("complete", "pruned", "failed", "running", "best", "trials/h", "ETA"):
         assert word in text
     assert "0.2500" in text and "6.0" in text and "1 h 10 min" in text
+    assert "starting" not in text and "first trials" not in text, "numbers say it now"
+    fast = Board(budget=10, copied=0, clock=lambda: now[0])
+    fast.rate(snap(0, 0, None))
+    now[0] += 600.0  # 9 trials in 10 minutes: the last one in about 67 s
+    console = Console(width=100, record=True)
+    console.print(fast.table(snap(9, 0, 0.25)))
+    assert "67 s" in console.export_text(), "the last minute counts in seconds"
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
