@@ -30,7 +30,8 @@ TOP_LEVEL = """top-level settings (key=value):
   workers, workers_per_gpu, device (auto|cpu|cuda)             local processes, where they train
   protocol.folds, protocol.train_fraction, protocol.retrain, protocol.ensemble
   warm_start.study, report.out_dir, tracking.mlflow_uri, tracking.tensorboard_dir,
-  storage.url, artifacts.base_path"""
+  storage.url, artifacts.base_path
+  dashboard.writable, dashboard.user                           study dashboard: edits, its role"""
 
 
 def usage(prog: str) -> str:
