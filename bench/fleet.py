@@ -21,7 +21,8 @@ storage call as the workers timed it, trials per second, errors (a virtual worke
 anything but the planned kill), whether the budget held exactly, and each worker process's RSS.
 Usage:
 
-    python bench/fleet.py [--workers 50 200 500 1000] [--epochs 6] [--epoch-seconds 5] [--write]
+    python bench/fleet.py [--workers 50 200 500 1000] [--epochs 6] [--epoch-seconds 5]
+                           [--heartbeat 10] [--write]
 """
 
 from __future__ import annotations
@@ -110,9 +111,32 @@ class Bouncer:
 
     def stop(self) -> None:
         if self.proc is not None:
+            self.stats = _add(getattr(self, "stats", {}), self.database_stats())
             self.proc.terminate()
             self.proc.wait(timeout=30)
             self.proc = None
+
+    def database_stats(self) -> dict[str, int]:
+        """PgBouncer's counters over the benchmark's database since it started: transactions,
+        and the microseconds they spent on a server and clients spent waiting for one."""
+        keys = ("total_xact_count", "total_xact_time", "total_wait_time")
+        with contextlib.suppress(psycopg2.Error):
+            conn = psycopg2.connect(f"postgresql://postgres@127.0.0.1:{self.port}/pgbouncer")
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("SHOW STATS")
+                names = [d[0] for d in cur.description]
+                rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+            conn.close()
+            return {
+                k: sum(int(r[k]) for r in rows if str(r["database"]).startswith("fleet_"))
+                for k in keys
+            }
+        return {}
+
+
+def _add(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    return {k: a.get(k, 0) + b.get(k, 0) for k in set(a) | set(b)}
 
 
 def _pgbouncer_version() -> str:
@@ -290,7 +314,9 @@ def _tpe_seconds_per_ask(history: int) -> float:
     return (time.perf_counter() - started) / 5
 
 
-def run(workers: int, epochs: int, epoch_seconds: float, folder: Path) -> dict[str, Any]:
+def run(
+    workers: int, epochs: int, epoch_seconds: float, heartbeat: int, folder: Path
+) -> dict[str, Any]:
     from study.storage import StorageConfig, database_url
 
     database = f"fleet_{uuid.uuid4().hex[:8]}"
@@ -304,7 +330,7 @@ def run(workers: int, epochs: int, epoch_seconds: float, folder: Path) -> dict[s
     trials = 2 * workers  # each worker runs about two trials
     args = {
         "url": url, "study": "fleet", "trials": trials, "epochs": epochs,
-        "epoch_seconds": epoch_seconds, "heartbeat": 5, "grace": 15,
+        "epoch_seconds": epoch_seconds, "heartbeat": heartbeat, "grace": 3 * heartbeat,
     }  # fmt: skip
     optuna.create_study(
         study_name="fleet",
@@ -391,7 +417,8 @@ def run(workers: int, epochs: int, epoch_seconds: float, folder: Path) -> dict[s
     done = [t for t in all_trials if t.state.name == "COMPLETE"]
     first = min(t.datetime_start for t in all_trials)
     last = max(t.datetime_complete for t in done)
-    bouncer.stop()
+    bouncer.stop()  # adds its counters to those of the instance the restart stopped
+    xacts = max(1, bouncer.stats.get("total_xact_count", 0))
     direct.engine.dispose()
     with admin.cursor() as cur:
         cur.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
@@ -417,6 +444,10 @@ def run(workers: int, epochs: int, epoch_seconds: float, folder: Path) -> dict[s
         "outage_calls": len(outage), "outage_max_s": max(outage) if outage else 0.0,
         "startup_calls": len(startup), "startup_p99_s": pct(startup, 99),
         "rss_mb": max(rss) if rss else float("nan"),
+        # In the database, as PgBouncer saw it: a transaction's mean time on a server
+        # connection, and a client's mean wait for one, per transaction.
+        "xact_ms": bouncer.stats.get("total_xact_time", 0) / xacts / 1000,
+        "wait_ms": bouncer.stats.get("total_wait_time", 0) / xacts / 1000,
         "tpe_ask_s": _tpe_seconds_per_ask(trials),
     }  # fmt: skip
 
@@ -455,12 +486,17 @@ def worker_rss() -> tuple[float, float]:
 
 
 def table(
-    results: list[dict[str, Any]], epochs: int, epoch_seconds: float, rss: tuple[float, float]
+    results: list[dict[str, Any]],
+    epochs: int,
+    epoch_seconds: float,
+    heartbeat: int,
+    rss: tuple[float, float],
 ) -> str:
     lines = [
         f"Each trial: {epochs} epochs of {epoch_seconds:g} s +-50% (a sleep; the length drawn "
         "per trial), one report per epoch; "
-        f"heartbeat every 5 s, grace period 15 s; budget 2 trials per worker. PostgreSQL "
+        f"heartbeat every {heartbeat} s, grace period {3 * heartbeat} s; budget 2 trials per "
+        "worker. PostgreSQL "
         f"`max_connections` 100, PgBouncer transaction mode, `default_pool_size` {POOL_SIZE}. "
         "Faults in every run, once 80% of the workers are in a trial: `kill -9` of one worker "
         "process (all its virtual workers) half a trial later, a PgBouncer restart a trial after "
@@ -469,14 +505,17 @@ def table(
         "restart (from 1 s before it to 10 s after), which are counted apart with the longest "
         "one. The start-up (every virtual worker connecting and asking at once, W of them on 2 "
         "cores, which a real fleet spreads over its machines) is counted apart too: its length "
-        "and the p99 of its calls.",
+        "and the p99 of its calls. PgBouncer's own counters (`SHOW STATS`, summed over its two "
+        "lives) give what the database side costs, apart from this machine's crowded cores: a "
+        "transaction's mean time on a server connection, and a client's mean wait for one.",
         "",
         "| workers (processes) | server connections | ask | report | tell | heartbeat | "
-        "stale check | restart: calls, longest | start-up: s, p99 | trials/s | "
+        "stale check | PgBouncer: transaction, wait (mean ms) | "
+        "restart: calls, longest | start-up: s, p99 | trials/s | "
         "complete / budget | exact | failed (killed or taken over, all retried) | taken over | "
         "errors | RSS per process | "
         "TPE ask at that history |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         cells = []
@@ -486,6 +525,7 @@ def table(
         lines.append(
             f"| {r['workers']} ({r['processes']}) | {r['server_connections']} | "
             + " | ".join(cells)
+            + f" | {r.get('xact_ms', float('nan')):.1f}, {r.get('wait_ms', float('nan')):.1f}"
             + f" | {r['outage_calls']}, {r['outage_max_s']:.1f} s"
             + f" | {r['startup_s']:.0f} s, {r['startup_p99_s'] * 1000:.0f} ms"
             + f" | {r['trials_per_s']:.2f} | {r['complete']} / {r['budget']} | "
@@ -513,12 +553,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[50, 200, 500, 1000])
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--epoch-seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--heartbeat", type=int, default=10, help="seconds (storage.heartbeat_interval; grace 3x)"
+    )
     parser.add_argument("--write", action="store_true", help="write the table to BENCHMARKS.md")
     a = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="fleet-"))
     results = []
     for w in a.workers:
-        r = run(w, a.epochs, a.epoch_seconds, folder)
+        r = run(w, a.epochs, a.epoch_seconds, a.heartbeat, folder)
         print(
             json.dumps(
                 {k: v for k, v in r.items() if k != "errors"} | {"errors": len(r["errors"])}
@@ -526,7 +569,7 @@ def main() -> None:
             flush=True,
         )
         results.append(r)
-    text = table(results, a.epochs, a.epoch_seconds, worker_rss())
+    text = table(results, a.epochs, a.epoch_seconds, a.heartbeat, worker_rss())
     print(text)
     if a.write:
         command = "python bench/fleet.py " + " ".join(sys.argv[1:])
