@@ -141,7 +141,7 @@ def _wait_for_tables(cfg: StorageConfig) -> None:
 
 def open_view(cfg: Config) -> tuple[Any, BudgetedRDBStorage]:
     """The storage the dashboard serves, and what keeps an embedded server up meanwhile."""
-    from study.storage import database_url, open_storage
+    from study.storage import open_storage
 
     if cfg.dashboard.writable:
         storage = open_storage(cfg.storage)
@@ -150,7 +150,7 @@ def open_view(cfg: Config) -> tuple[Any, BudgetedRDBStorage]:
         owner = open_storage(cfg.storage)  # for embedded: keeps the server up meanwhile
         _grant_viewer(owner, cfg.dashboard.user)
         owner.engine.dispose()
-        viewer = _viewer_storage(cfg.storage, cfg.dashboard, database_url(cfg.storage))
+        viewer = _viewer_storage(cfg.storage, cfg.dashboard, owner.url)
         return owner, open_storage(viewer, create=False)
     viewer = _viewer_storage(cfg.storage, cfg.dashboard, cfg.storage.url)
     try:

@@ -28,6 +28,7 @@ from study._internals import pgserver_handles_lock
 from study._retry import Outage, causes, full, gave_up, transient
 from study.errors import ConfigError, StorageError, StudyError
 from study.rdb import COPIED, LOCK_NAMESPACE, RETRIED, BudgetedRDBStorage
+from study.secrets import hide_password
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +99,13 @@ class StorageConfig:
 
 
 def masked(url: str) -> str:
-    """The URL as it may be printed: password hidden."""
+    """The database URL as it may be printed: password hidden (as every printed URL is, by
+    :func:`study.secrets.hide_password`), or nothing of it when it does not parse."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        make_url(url)
     except sa.exc.ArgumentError:
         return "<unparseable URL>"
+    return hide_password(url)
 
 
 def _forget_dead_handles(path: Path) -> None:
