@@ -46,7 +46,7 @@ def _fit(data, params: dict, epochs: int) -> dict[str, float]:  # type: ignore[n
 
 def test_a_bundled_ucr_set_by_name_keeps_its_own_test_split() -> None:
     data = _data("data=ucr", "data.dataset=ItalyPowerDemand")
-    assert data.info == {"train": 53, "val": 14, "test": 1029}
+    assert data.info == {"train": 53, "val": 14, "test": 1029, "scaling": "global"}
     assert data.n_features == 1 and data.classes == ["1", "2"]
 
 
@@ -58,10 +58,31 @@ def test_a_ucr_set_that_is_not_bundled_is_refused_with_the_list() -> None:
 @pytest.mark.parametrize("kind", ["series_csv", "series_npz"])
 def test_own_series_files_train_end_to_end(kind: str, user_files: dict) -> None:
     data = _data("data=series_files", f"data.train_path={user_files[kind]}")
-    assert data.info == {"train": 48, "val": 6, "test": 6}  # 80/10/10, stratified
+    assert data.info == {"train": 48, "val": 6, "test": 6, "scaling": "global"}  # 80/10/10
     # Variable length survives: the lengths are the sequences' own, not the padded width.
     assert data.train.lengths.min() < data.train.lengths.max() == data.train.x.shape[1]
     assert _fit(data, {}, 15)["accuracy"] == 1.0
+
+
+def test_series_whose_scales_span_decades_are_scaled_each_by_its_own(tmp_path: Path) -> None:
+    """Shape is the class; loudness spans six decades (as PLAID's currents do). One global
+    scaling leaves the quiet series flat and a model cannot tell them apart; auto sees the
+    spread and z-normalises each series, and the same small model learns them all."""
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 4 * np.pi, 60)
+    y = np.arange(120) % 2
+    shapes = np.where(y[:, None] == 0, np.sin(t), np.sign(np.sin(t)))
+    loudness = 10.0 ** rng.uniform(-4, 2, size=(120, 1))
+    x = shapes * loudness + rng.normal(0, 0.01, (120, 60)) * loudness
+    np.savez(tmp_path / "loud.npz", x=x.astype(np.float32), y=y)
+    path = f"data.train_path={tmp_path / 'loud.npz'}"
+    auto = _data("data=series_files", path, "data.val_fraction=0.3")
+    fixed = _data("data=series_files", path, "data.val_fraction=0.3", "data.scaling=global")
+    assert auto.info["scaling"] == "series" and fixed.info["scaling"] == "global"
+    assert _fit(auto, {}, 15)["accuracy"] == 1.0
+    assert _fit(fixed, {}, 15)["accuracy"] < 0.85  # 0.75: a quarter of the 36 are flat
+    with pytest.raises(DataError, match="data.scaling='each' is not one of auto, global, series"):
+        _data("data=series_files", path, "data.scaling=each")
 
 
 def test_own_ts_files_with_their_test_split() -> None:

@@ -49,3 +49,14 @@ class BaseOptions:
 class ClassificationOptions(BaseOptions):
     #: The share of the training examples (stratified, seeded) held out for validation.
     val_fraction: float = 0.1
+
+
+@dataclass
+class SeriesOptions(ClassificationOptions):
+    """Numeric series to classify (``data=ucr``, ``data=series_files``)."""
+
+    #: How each channel is scaled: ``global`` with the training split's mean and std, ``series``
+    #: each series by its own (z-normalisation), ``auto`` series when the series' own scales span
+    #: more than two orders of magnitude (global scaling would flatten the quiet ones), else
+    #: global.
+    scaling: str = "auto"

@@ -164,14 +164,50 @@ def macro_f1(pred: torch.Tensor, y: torch.Tensor, n_classes: int) -> float:
     return float(f1[present].mean().item())
 
 
-def pad(seqs: Sequence[np.ndarray], mean: np.ndarray, std: np.ndarray) -> torch.Tensor:
+def pad(
+    seqs: Sequence[np.ndarray], mean: np.ndarray | None = None, std: np.ndarray | None = None
+) -> torch.Tensor:
+    """Sequences scaled by ``mean`` and ``std``, or without them each by its own (per channel),
+    padded with zeros to the longest."""
     import torch
 
     lengths = [len(s) for s in seqs]
     x = np.zeros((len(seqs), max(lengths), seqs[0].shape[1]), dtype=np.float32)
     for i, s in enumerate(seqs):
-        x[i, : len(s)] = (s - mean) / std
+        if mean is None or std is None:
+            x[i, : len(s)] = (s - s.mean(axis=0)) / (s.std(axis=0) + 1e-8)
+        else:
+            x[i, : len(s)] = (s - mean) / std
     return torch.from_numpy(x)
+
+
+#: ``data.scaling``'s choices (:func:`resolve_scaling`).
+SCALINGS = ("auto", "global", "series")
+
+#: ``scaling=auto`` scales each series by its own when their scales span more than this factor.
+SERIES_SCALE_SPREAD = 100.0
+
+
+def resolve_scaling(source: str, scaling: str, seqs: Sequence[np.ndarray]) -> str:
+    """``global`` or ``series`` for ``data.scaling`` on these (training) sequences.
+
+    ``auto`` compares the series' own standard deviations: when the 95th percentile is more than
+    :data:`SERIES_SCALE_SPREAD` times the 5th (PLAID's appliance currents span 0.001 to 45 A),
+    scaling them all by one mean and std leaves the quiet ones flat at a constant, and a network
+    sees nothing of their shape; each series is then z-normalised by its own statistics, as the
+    UCR archive does for most of its sets (Dau et al. 2019). Sets that are already z-normalised
+    (OSULeaf, ACSF1) or whose scale is the signal (BasicMotions' accelerations, spread 31) keep
+    one global scaling.
+    """
+    if scaling not in SCALINGS:
+        raise DataError(
+            f"{source}: data.scaling={scaling!r} is not one of {', '.join(SCALINGS)}; e.g. auto"
+        )
+    if scaling != "auto":
+        return scaling
+    spread = np.array([float(s.std(axis=0).mean()) for s in seqs])
+    low, high = np.percentile(spread, [5, 95])
+    return "series" if high > SERIES_SCALE_SPREAD * max(float(low), 1e-12) else "global"
 
 
 def check_labels(source: str, labels: np.ndarray) -> list[str]:
@@ -245,8 +281,10 @@ def build_splits(
     seed: int,
     test_fraction: float = 0.1,
     source: str = "",
+    scaling: str = "auto",
 ) -> SequenceData:
-    """Numeric sequence classification: stratified splits, scaled with train statistics only.
+    """Numeric sequence classification: stratified splits, scaled with train statistics only
+    (``scaling`` global), or each series by its own (``series``; :func:`resolve_scaling`).
 
     Without a test split of the dataset's own, ``test_fraction`` of the examples become one.
     """
@@ -269,8 +307,9 @@ def build_splits(
         tr, va = split_indices(source, y_all, [1.0 - val_fraction], seed)
     if len({len(s[0]) for s in [*train_seqs, *test_seqs]}) > 1:
         raise DataError(f"{source}: sequences differ in their number of channels")
+    scaling = resolve_scaling(source, scaling, [train_seqs[i] for i in tr])
     fit = np.concatenate([train_seqs[i] for i in tr])
-    mean, std = fit.mean(axis=0), fit.std(axis=0) + 1e-8
+    mean, std = (fit.mean(axis=0), fit.std(axis=0) + 1e-8) if scaling == "global" else (None, None)
 
     import torch
 
@@ -285,7 +324,7 @@ def build_splits(
         test=subset(test_seqs, y_test),
         n_features=int(fit.shape[1]),
         classes=classes,
-        info={"train": len(tr), "val": len(va), "test": len(y_test)},
+        info={"train": len(tr), "val": len(va), "test": len(y_test), "scaling": scaling},
     )
 
 

@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from study.data._files import existing, read_csv, reading, require_columns
-from study.data._options import ClassificationOptions
+from study.data._options import SeriesOptions
 from study.data._sequences import SequenceData, build_splits
 from study.data._ts import read_ts
 from study.errors import DataError
 
 
 @dataclass
-class SeriesFilesConfig(ClassificationOptions):
+class SeriesFilesConfig(SeriesOptions):
     _target_: str = "study.data.series_files.load"
     name: str = "series"
     train_path: str = ""
@@ -93,6 +93,7 @@ def load(
     val_fraction: float = 0.1,
     test_fraction: float = 0.1,
     seed: int = 0,
+    scaling: str = "auto",
 ) -> SequenceData:
     train = existing("data.train_path", train_path)
     seqs, labels = _read(train, id_column, label_column)
@@ -111,4 +112,5 @@ def load(
         seed=seed,
         test_fraction=test_fraction,
         source=str(train),
+        scaling=scaling,
     )

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
-from study.data._options import ClassificationOptions
+from study.data._options import SeriesOptions
 from study.data._sequences import SequenceData, build_splits
 from study.data._ts import read_ts
 from study.errors import DataError
 
 
 @dataclass
-class UCRConfig(ClassificationOptions):
+class UCRConfig(SeriesOptions):
     _target_: str = "study.data.ucr.load"
     #: The archive's name for the set, e.g. JapaneseVowels.
     dataset: str = "JapaneseVowels"
@@ -54,10 +54,19 @@ def bundled_folder(dataset: str) -> Path:
     return _bundled()[dataset]
 
 
-def load(dataset: str, name: str, val_fraction: float = 0.2, seed: int = 0) -> SequenceData:
+def load(
+    dataset: str, name: str, val_fraction: float = 0.2, seed: int = 0, scaling: str = "auto"
+) -> SequenceData:
     folder = bundled_folder(dataset)
     train_seqs, train_labels = read_ts(folder / f"{dataset}_TRAIN.ts")
     test_seqs, test_labels = read_ts(folder / f"{dataset}_TEST.ts")
     return build_splits(
-        name, train_seqs, train_labels, test_seqs, test_labels, val_fraction=val_fraction, seed=seed
+        name,
+        train_seqs,
+        train_labels,
+        test_seqs,
+        test_labels,
+        val_fraction=val_fraction,
+        seed=seed,
+        scaling=scaling,
     )
