@@ -6,7 +6,9 @@ averaged, and each member's own score is kept beside the ensemble's.
 With cross-validation or tuning on a fraction (:mod:`study.protocol`), the best configuration is
 first retrained on the whole training split, and that model is scored and kept instead.
 
-Beside it, the classical models of :mod:`study.baselines`, scored on the same test targets.
+Beside it, the classical models of :mod:`study.baselines`, scored on the same test targets, and
+the model's own answers (a confusion matrix, or forecasts against the actual values) in the
+study's ``test_answers``, which the report draws.
 A second request returns the stored score. Only when a later, better trial replaces the best
 one is the test set used again, and the stored count of evaluations says so.
 """
@@ -157,5 +159,8 @@ def test_score(cfg: Config, storage: BudgetedRDBStorage) -> dict[str, Any]:
         classical = baselines.for_test(loaded)  # the models to beat, on the same targets
         if classical:
             result["baselines"] = classical
+        # The model's own answers, for the report (apart: `study test` prints the scores).
+        answers = data.answers([(view, out) for view, out, _ in members])
+        study.set_user_attr("test_answers", {"trial": numbers[0], **answers})
         study.set_user_attr("test", result)
         return result

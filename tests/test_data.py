@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import Project, study_exists
+from conftest import Project, load_study, study_exists
 
 from study.config import load_config
 from study.data import load_data
@@ -369,7 +369,7 @@ SMALL = ["n_trials=3", "max_epochs=4", "search_space.hidden_size.high=16"]
 
 @pytest.mark.slow
 def test_a_text_study_and_a_forecasting_study_from_own_files(
-    project: Project, user_files: dict, study_name: str
+    project: Project, user_files: dict, study_name: str, pg_url: str
 ) -> None:
     text = [
         "data=text",
@@ -386,6 +386,8 @@ def test_a_text_study_and_a_forecasting_study_from_own_files(
     status = project.status(f"study.name={study_name}-text")
     assert status["direction"] == "maximize"
     assert set(status["best"]["params"]) >= {"embedding_dim", "max_length"}
+    page = _report(project, f"{study_name}-text", ["lengths", "confusion"], "examples")
+    assert "tokens in the vocabulary" in page
 
     sales = ["data=forecast", f"data.path={user_files['sales_csv']}", "data.time_column=month"]
     ran = project.run("study-worker", f"study.name={study_name}-sales", *SMALL, *sales)
@@ -397,6 +399,35 @@ def test_a_text_study_and_a_forecasting_study_from_own_files(
     assert {"seasonal naive", "SARIMA(0,1,1)(0,1,1)12"} <= set(scored["baselines"])
     best = project.status(f"study.name={study_name}-sales")["best"]
     assert "input_length" in best["params"] and "val_rmse" in best["metrics"]
+    page = _report(project, f"{study_name}-sales", ["series", "forecasts"], "confusion")
+    assert "forecast origins" in page
+    # The drawn forecasts are the tested model's: their error is the stored test RMSE.
+    answers = load_study(pg_url, f"{study_name}-sales").user_attrs["test_answers"]
+    actual, start = np.array(answers["actual"])[:, 0], answers["start"]
+    errors = [
+        path[0] - actual[origin + k - start]
+        for origin, steps in zip(answers["origins"], answers["forecast"], strict=True)
+        for k, path in enumerate(steps)
+    ]
+    assert len(answers["origins"]) == 12
+    assert np.sqrt(np.mean(np.square(errors))) == pytest.approx(scored["rmse"], rel=1e-4)
+
+
+def _report(project: Project, name: str, shown: list[str], absent: str) -> str:
+    """``study report`` of the study: the page, with the figures named in ``shown`` (and their
+    PNGs) drawn and ``absent`` not there."""
+    result = project.run("study report", f"study.name={name}", "report.out_dir=out")
+    assert result.code == 0, result.err
+    folder = project.path / "out" / name
+    page = (folder / "report.html").read_text()
+    for key in shown:
+        assert f'<figure id="{key}">' in page, key
+    assert f'<figure id="{absent}">' not in page
+    pngs = {p.name for p in folder.glob("*.png")}
+    wanted = {"series": "data_series.png", "forecasts": "test_forecasts.png",
+              "lengths": "data_lengths.png", "confusion": "test_confusion.png"}  # fmt: skip
+    assert {wanted[k] for k in shown} <= pngs, pngs
+    return page
 
 
 def test_bad_data_from_the_command_line_creates_no_study(

@@ -318,6 +318,10 @@ def test_an_ensemble_averages_the_best_trials_probabilities_and_scores_the_test_
     by_hand = (torch.stack(probs).mean(0).argmax(1) == data.test.y).double().mean().item()
     assert scored["accuracy"] == pytest.approx(by_hand)
     assert len(scored["ensemble"]["members"]) == 3
+    # The answers the report draws are the ensemble's, not its first member's.
+    confusion = load_study(pg_url, study_name).user_attrs["test_answers"]["confusion"]
+    right = sum(confusion[i][i] for i in range(len(confusion)))
+    assert right / sum(map(sum, confusion)) == pytest.approx(by_hand)
     assert testset.test_score(cfg, storage)["evaluations"] == 1, "asked again: the stored score"
     assert "ensemble of 3 trials" in status.test_line(scored)
 

@@ -9,7 +9,7 @@ from typing import Any
 import optuna
 import pandas as pd
 import pytest
-from conftest import TINY, Finished, Project, trials_of
+from conftest import TINY, Finished, Project, load_study, trials_of
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState
 
@@ -90,7 +90,7 @@ def test_time_spent_and_what_pruning_saved() -> None:
 
 
 @pytest.mark.slow
-def test_a_report_of_a_finished_study(finished: Finished, tmp_path: Path) -> None:
+def test_a_report_of_a_finished_study(finished: Finished, tmp_path: Path, pg_url: str) -> None:
     # The shared study: this is the one test that scores its test split.
     project, args = finished.project, [*finished.args, "report.out_dir=out"]
     first = project.run("study report", *args)
@@ -99,14 +99,20 @@ def test_a_report_of_a_finished_study(finished: Finished, tmp_path: Path) -> Non
     assert "diagnosis: " in first.out and "try: " in first.out
     folder = project.path / "out" / finished.name
     page = (folder / "report.html").read_text()
-    for key in ("history", "iterations", "importances", "parallel", "slices", "curves", "capacity"):
+    for key in (
+        "lengths", "examples", "confusion",
+        "history", "iterations", "importances", "parallel", "slices", "curves", "capacity",
+    ):  # fmt: skip
         assert f'<figure id="{key}">' in page, key
-    assert page.count("<script") >= 7 and "plotly" in page.lower()
+    # The page opens with the data, and the model's answers stand beside the best trial.
+    assert page.index("The data: ") < page.index("Best trial") < page.index('id="confusion"')
+    assert page.index('id="confusion"') < page.index("Top 5 trials")
+    assert page.count("<script") >= 10 and "plotly" in page.lower()
     assert 'src="http' not in page, "self-contained: no script from the network"
     assert "Bias and variance" in page and "Top 5 trials" in page
     for png in (
         "optimization_history", "iterations", "param_importances", "parallel_coordinate",
-        "slice", "learning_curves", "capacity",
+        "slice", "learning_curves", "capacity", "data_lengths", "data_examples", "test_confusion",
     ):  # fmt: skip
         data = (folder / f"{png}.png").read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 15_000, png
@@ -118,6 +124,16 @@ def test_a_report_of_a_finished_study(finished: Finished, tmp_path: Path) -> Non
     assert len(curves) == trials["epochs"].sum()
     assert {"trial", "epoch", "train_loss", "val_loss", "val_accuracy"} <= set(curves.columns)
 
+    # The answers are the tested model's own: one per test example, kept on the study.
+    study = load_study(pg_url, finished.name)
+    answers, test = study.user_attrs["test_answers"], study.user_attrs["test"]
+    assert answers["trial"] == test["trial"]
+    assert sum(map(sum, answers["confusion"])) == test["n"]
+    right = sum(answers["confusion"][i][i] for i in range(len(answers["classes"])))
+    assert right / test["n"] == pytest.approx(test["accuracy"])
+    counts = _table_row(page, "all")  # examples per split, beside each class's counts
+    assert counts[2] == test["n"] and counts[0] > counts[1] > 0
+
     _looks_right_in_a_browser(folder, tmp_path)
 
     # The test split is scored once per study: a second report reuses the stored score.
@@ -125,6 +141,14 @@ def test_a_report_of_a_finished_study(finished: Finished, tmp_path: Path) -> Non
     assert second.code == 0, second.err
     assert "(stored, computed " in second.out and "evaluations: 1)" in second.out
     assert "reuses the score computed" in (folder / "report.html").read_text()
+
+
+def _table_row(page: str, first: str) -> list[int]:
+    import re
+
+    found = re.search(rf'<tr><td class="l">{first}</td>(.*?)</tr>', page, re.S)
+    assert found, f"no row {first!r}"
+    return [int(v) for v in re.findall(r"<td>(\d+)</td>", found.group(1))]
 
 
 def test_a_report_of_a_study_without_a_finished_trial_says_so(
@@ -257,7 +281,7 @@ def _looks_right_in_a_browser(folder: Path, tmp_path: Path) -> None:
     assert found and found.group(1) != "pending", dom[-500:]
     seen = json.loads(found.group(1).replace("&quot;", '"'))
     assert seen["scroll"] <= seen["client"], f"the page scrolls sideways: {seen}"
-    assert seen["plots"] == 7 and seen["drawn"] == 7 and seen["beyond"] == 0, seen
+    assert seen["plots"] == 10 and seen["drawn"] == 10 and seen["beyond"] == 0, seen
     assert seen["ticks"] and all(re.fullmatch(r"\d+", t) for t in seen["ticks"]), seen["ticks"]
     assert seen["labels"] and all(label == "val_loss" for label in seen["labels"]), seen["labels"]
     assert shot.stat().st_size > 50_000, "a real screenshot"

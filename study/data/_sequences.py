@@ -122,6 +122,16 @@ class SequenceData:
             **self.score(log_probs, self.test),
         }
 
+    def answers(self, members: list[tuple[SequenceData, torch.Tensor]]) -> dict[str, Any]:
+        """The test split's answers, small enough to keep on the study (the report draws them):
+        the confusion matrix of the (averaged) class probabilities, a row per true class."""
+        import torch
+
+        probs = torch.stack([out.softmax(1) for _, out in members]).mean(0)
+        k, y = self.n_classes, self.test.y.cpu()
+        counts = torch.bincount(y * k + probs.argmax(1).cpu(), minlength=k * k).reshape(k, k)
+        return {"classes": self.classes, "confusion": counts.tolist()}
+
     def longest(self) -> int:
         """The most steps of a sequence the trials see (training and validation splits)."""
         return max(int(s.lengths.max()) for s in (self.train, self.val) if len(s))

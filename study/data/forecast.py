@@ -87,6 +87,10 @@ class LynxConfig(_WindowOptions):
     log: bool = True
 
 
+#: How many series of a multi-series forecast the stored test answers keep.
+ANSWERED_SERIES = 4
+
+
 @dataclass
 class _Scaled:
     """The series as one trial's model sees it: transformed, standardised on the training part."""
@@ -254,6 +258,25 @@ class SeriesData(SequenceData):
         views = [(view, out) for view, out in members if isinstance(view, SeriesData)]
         pred = torch.stack([view.units(out, view.test) for view, out in views]).mean(0)
         return forecast_scores(pred, self.units(self.test.y, self.test))
+
+    def answers(self, members: list[tuple[SequenceData, torch.Tensor]]) -> dict[str, Any]:
+        """The test forecasts in the data's units, averaged over the members, beside the actual
+        values from a few seasons before the first test origin (the first
+        :data:`ANSWERED_SERIES` series): what the report draws as forecast against actual."""
+        import torch
+
+        views = [(view, out) for view, out in members if isinstance(view, SeriesData)]
+        pred = torch.stack([view.units(out, view.test) for view, out in views]).mean(0)
+        first, last = self.origins("test")
+        shown = min(self.n_features, ANSWERED_SERIES)
+        start = max(0, first - 3 * max(self.horizon, self.season))
+        return {
+            "series": shown,
+            "start": start,
+            "actual": self.values[start:, :shown].tolist(),
+            "origins": list(range(first, last + 1)),
+            "forecast": pred[:, :, :shown].tolist(),
+        }
 
     def origins(self, split: str) -> tuple[int, int]:
         """The first and last forecast origin of ``val`` or ``test``."""

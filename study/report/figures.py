@@ -27,7 +27,7 @@ from study import diagnosis
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
 
 
-def _save(ax: Any, path: Path) -> None:
+def save_png(ax: Any, path: Path) -> None:
     fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
     fig.set_size_inches(max(fig.get_size_inches()[0], 8), max(fig.get_size_inches()[1], 5))
     fig.tight_layout()
@@ -64,7 +64,7 @@ def learning_curves(trials: list[FrozenTrial], folder: Path, metric: str) -> tup
         axes[0][1].set(title=f"validation {metric.removeprefix('val_')}", xlabel="epoch")
         axes[0][1].legend(fontsize=8)
     path = folder / "learning_curves.png"
-    _save(mfig, path)
+    save_png(mfig, path)
     return fig, path
 
 
@@ -116,7 +116,7 @@ def capacity(trials: list[FrozenTrial], folder: Path) -> tuple[go.Figure, Path]:
     ax.set_title("capacity: a long grey line is variance, both points high is bias")
     ax.legend(fontsize=8)
     path = folder / "capacity.png"
-    _save(mfig, path)
+    save_png(mfig, path)
     return fig, path
 
 
@@ -136,7 +136,7 @@ def iterations(compared: dict[str, Any], folder: Path, metric: str) -> tuple[go.
     ax.legend()
     plt.setp(ax.get_xticklabels(), rotation=20, ha="right")
     path = folder / "iterations.png"
-    _save(mfig, path)
+    save_png(mfig, path)
     return fig, path
 
 
@@ -205,7 +205,7 @@ def parallel_png(trials: list[FrozenTrial], folder: Path, metric: str) -> Path:
     ax.set_title(f"parallel coordinates (colour: {metric}; low ends at the bottom)", pad=18)
     fig.colorbar(plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(lo, hi)), ax=ax, label=metric)
     path = folder / "parallel_coordinate.png"
-    _save(fig, path)
+    save_png(fig, path)
     return path
 
 
@@ -233,7 +233,7 @@ def slices_png(trials: list[FrozenTrial], folder: Path, metric: str) -> Path:
         ax.remove()
     fig.suptitle("slices: the value against each parameter (darker: later trials)")
     path = folder / "slice.png"
-    _save(fig, path)
+    save_png(fig, path)
     return path
 
 
@@ -265,5 +265,5 @@ def optuna_plot(
     if history:
         whole_numbers(fig, len(study.trials), axes=[ax])
     path = folder / f"{name.removeprefix('plot_')}.png"
-    _save(ax, path)
+    save_png(ax, path)
     return fig, path

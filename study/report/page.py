@@ -1,7 +1,8 @@
 """The report's page (``study report``): one self-contained HTML file, PNGs, tables, a summary.
 
-What a person wants after a study: the best trial and its test score (the test split scored
-once per study, :mod:`study.testset`), the top trials, where the time went and what pruning
+What a person wants after a study: the data as the study split it, the best trial and its test
+score (the test split scored once per study, :mod:`study.testset`) with the model's own answers
+(:mod:`study.report.pictures`), the top trials, where the time went and what pruning
 saved, the search in pictures (history, the hand-tuned iterations, parameter importances,
 parallel coordinates, slices), learning curves, a bias/variance diagnosis of the best trial with
 what to try next (:mod:`study.diagnosis`), a capacity curve (train and validation metric against
@@ -28,13 +29,18 @@ from optuna.trial import FrozenTrial, TrialState
 
 from study import diagnosis, export, iterations
 from study.config import Config
-from study.errors import StudyError
+from study.data import SequenceData, load_data
+from study.data.forecast import SeriesData
+from study.errors import DataError, StudyError
 from study.rdb import COPIED, BudgetedRDBStorage
-from study.report import figures
+from study.report import figures, pictures
 from study.storage import best_trial, load_existing
 from study.testset import test_score
 
 log = logging.getLogger(__name__)
+
+#: The page's sections with figures, top to bottom.
+_SECTIONS = ("data", "answers", "search")
 
 #: Draws one figure: the Plotly figure for the page and the path of its PNG.
 _Drawing = Callable[[], tuple[go.Figure, Path]]
@@ -47,6 +53,8 @@ class Plot:
     caption: str
     figure: go.Figure
     png: Path
+    #: Where on the page: ``data`` (first), ``answers`` (beside the best trial) or ``search``.
+    section: str = "search"
 
 
 @dataclass
@@ -77,6 +85,11 @@ class _Study:
     spent: dict[str, Any]
     counts: dict[str, int]
     compared: dict[str, Any]
+    #: The study's data as its recorded settings load it (None: it cannot be read here).
+    data: SequenceData | None
+    data_error: str
+    #: The tested model's answers on the test split (None: stored by an earlier version).
+    answers: dict[str, Any] | None
 
     @property
     def metric(self) -> str:
@@ -118,6 +131,12 @@ def _read(cfg: Config, storage: BudgetedRDBStorage) -> _Study:
     counts: dict[str, int] = {}
     for t in trials:
         counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
+    data, data_error = None, ""
+    try:
+        data = load_data(cfg.data)
+    except DataError as e:  # e.g. the user's file moved since: the rest of the report stands
+        data_error = str(e)
+    answers = study.user_attrs.get("test_answers")
     return _Study(
         cfg=cfg,
         study=study,
@@ -133,6 +152,9 @@ def _read(cfg: Config, storage: BudgetedRDBStorage) -> _Study:
         spent=time_spent(trials, steps),
         counts=counts,
         compared=iterations.compare(trials, direction),
+        data=data,
+        data_error=data_error,
+        answers=answers if answers and answers.get("trial") == test.get("trial") else None,
     )
 
 
@@ -162,6 +184,28 @@ def _draw(report: Report, s: _Study) -> None:
          "train and validation error at each finished trial's best epoch, by hidden units",
          lambda: figures.capacity(ranked, folder)),
     ]  # fmt: skip
+    sections = {key: "search" for key, *_ in wanted}
+    if s.data is None:
+        report.skipped.append(f"The data: {s.data_error}")
+    else:
+        shown = _data_figures(s.data, folder)
+        wanted[:0] = shown
+        sections.update({key: "data" for key, *_ in shown})
+    if s.answers is None:
+        report.skipped.append(
+            "The model's answers: the test score was stored by an earlier version, without them"
+        )
+    else:
+        answers = s.answers
+        if "confusion" in answers:
+            wanted.insert(0, ("confusion", "Test split: confusion matrix",
+                              "the tested model's answers, a row per true class",
+                              lambda: pictures.confusion(answers, folder)))  # fmt: skip
+        else:
+            wanted.insert(0, ("forecasts", "Test split: forecasts against the actual values",
+                              "one line per forecast origin, from the tested model",
+                              lambda: pictures.forecasts(answers, folder)))  # fmt: skip
+        sections[wanted[0][0]] = "answers"
     for key, title, caption, draw in wanted:
         if key == "iterations" and not s.compared["iterations"]:
             continue  # no hand-tuned steps in this study
@@ -175,12 +219,34 @@ def _draw(report: Report, s: _Study) -> None:
         fig.update_layout(
             title=title, template="plotly_white", height=460, width=None, autosize=True
         )
-        report.plots.append(Plot(key, title, caption, fig, png))
+        report.plots.append(Plot(key, title, caption, fig, png, sections[key]))
+    # In the page's order: the first one on the page carries plotly.js for the others.
+    report.plots.sort(key=lambda p: _SECTIONS.index(p.section))
+
+
+def _data_figures(data: SequenceData, folder: Path) -> list[tuple[str, str, str, _Drawing]]:
+    """The data's pictures: the series and its parts (forecasting), or the lengths and an
+    example of each class."""
+    if isinstance(data, SeriesData):
+        return [("series", "The series", "the training, validation and test parts",
+                 lambda: pictures.series(data, folder))]  # fmt: skip
+    wanted: list[tuple[str, str, str, _Drawing]] = [
+        ("lengths", "Sequence lengths", "per split", lambda: pictures.lengths(data, folder)),
+    ]
+    if not data.vocab_size:
+        wanted.append(("examples", "An example of each class",
+                       "the first training sequence of each class, scaled as the model sees it",
+                       lambda: pictures.examples(data, folder)))  # fmt: skip
+    return wanted
 
 
 def _write_page(report: Report, s: _Study) -> None:
+    header, rows = pictures.split_table(s.data) if s.data is not None else ([], [])
     context = {
         "study": s.cfg.study.name,
+        "data_name": s.cfg.data.name,
+        "data_header": header,
+        "data_rows": rows,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "metric": s.metric,
         "direction": s.direction,
