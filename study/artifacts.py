@@ -162,6 +162,35 @@ def write_model(
     return artifact_id
 
 
+#: The file name of each trial's learning curve (optuna-dashboard shows a CSV as a table).
+CURVE_FILE = "learning_curve.csv"
+
+
+def write_curve(store: ArtifactStore, trial: optuna.Trial, curve: list[dict[str, float]]) -> str:
+    """Upload the trial's learning curve as a CSV artifact, one row per epoch (step with folds):
+    what optuna-dashboard shows as a table in the trial's artifacts, where the ``curve`` user
+    attribute is one line of JSON. Returns the artifact id."""
+    import csv
+
+    columns = list(dict.fromkeys(k for row in curve for k in row))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / CURVE_FILE
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, columns)
+            writer.writeheader()
+            for row in curve:
+                writer.writerow({k: _short(v) for k, v in row.items()})
+        artifact_id: str = upload_artifact(
+            artifact_store=store, file_path=str(path), study_or_trial=trial
+        )
+    return artifact_id
+
+
+def _short(value: float) -> str | float:
+    """Whole numbers as they are, others to 6 significant digits (a table, not a dump)."""
+    return value if float(value).is_integer() else f"{value:.6g}"
+
+
 class AtomicFileSystemStore:
     """A directory as an artifact store (the layout of Optuna's ``FileSystemArtifactStore``:
     ``<base_path>/<artifact id>``), whose writes replace a file atomically.

@@ -26,7 +26,14 @@ from optuna.exceptions import UpdateFinishedTrialError
 
 from study import protocol, space
 from study._logging import Progress
-from study.artifacts import ArtifactStore, Checkpointer, TrainingState, lineage, write_model
+from study.artifacts import (
+    ArtifactStore,
+    Checkpointer,
+    TrainingState,
+    lineage,
+    write_curve,
+    write_model,
+)
 from study.config import METRICS, Config
 from study.data import SequenceData
 from study.models import architecture, build_model, resolve_stem
@@ -220,6 +227,7 @@ def _report_or_prune(trial: optuna.Trial, run: _Run, row: dict[str, float]) -> N
     trial.report(_pruning_value(row, cfg), step)
     if trial.should_prune():
         run.ckpt.remove()
+        write_curve(run.ctx.artifacts, trial, run.state.curve)
         raise optuna.TrialPruned(f"step {step}: {cfg.study.prune_on}={row[cfg.study.prune_on]:.4f}")
 
 
@@ -239,6 +247,7 @@ def _finish(trial: optuna.Trial, run: _Run) -> float:
     """Record each fold's best epoch; without folds, keep the best weights as the trial's model
     and score the training split with them (the bias/variance diagnosis compares the two)."""
     cfg, state = run.ctx.cfg, run.state
+    write_curve(run.ctx.artifacts, trial, state.curve)  # a table in optuna-dashboard
     best = protocol.best_rows(state.curve, cfg.study.metric, cfg.study.direction)
     for key in best[0]:
         if key.startswith("val_") and key != "val_loss":  # the best epoch's other metrics

@@ -46,6 +46,7 @@ def test_dashboard_shows_the_study_and_its_trials(
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies") as r:
             studies = json.load(r)["study_summaries"]
         (study_id,) = [s["study_id"] for s in studies if s["study_name"] == study_name]
+        _learning_curves_are_tables(f"http://127.0.0.1:{port}", study_id, pg_url, study_name)
         url = f"http://127.0.0.1:{port}/dashboard/studies/{study_id}"
         ARTIFACTS.mkdir(exist_ok=True)
         shot = ARTIFACTS / "dashboard-study.png"
@@ -66,6 +67,30 @@ def test_dashboard_shows_the_study_and_its_trials(
         server.terminate()
         server.wait(timeout=30)
     assert "Intermediate" in page or "intermediate" in page
+
+
+def _learning_curves_are_tables(base: str, study_id: int, pg_url: str, study_name: str) -> None:
+    """Every finished trial, complete or pruned, lists a learning_curve.csv among its artifacts,
+    which the dashboard serves (and shows as a table): one row per epoch, as its curve."""
+    import csv
+    import io
+
+    from conftest import trials_of
+
+    with urllib.request.urlopen(f"{base}/api/studies/{study_id}") as r:
+        trials = json.load(r)["trials"]
+    curves = {t.number: t.user_attrs["curve"] for t in trials_of(pg_url, study_name)}
+    finished = [t for t in trials if t["state"] in ("Complete", "Pruned")]
+    assert finished, [t["state"] for t in trials]
+    for t in finished:
+        (meta,) = [a for a in t["artifacts"] if a["filename"] == "learning_curve.csv"]
+        url = f"{base}/artifacts/{study_id}/{t['trial_id']}/{meta['artifact_id']}"
+        code, body = _request(url)
+        assert code == 200, (code, body)
+        rows = list(csv.DictReader(io.StringIO(body)))
+        curve = curves[t["number"]]
+        assert len(rows) == len(curve) and {"epoch", "train_loss", "val_loss"} <= set(rows[0])
+        assert float(rows[-1]["val_loss"]) == pytest.approx(curve[-1]["val_loss"], rel=1e-5)
 
 
 @pytest.mark.slow
