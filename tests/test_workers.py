@@ -140,7 +140,11 @@ def test_default_study_on_embedded_postgres_reports_test_score_once(tmp_path) ->
     assert again.code == 0, again.err
     assert '"evaluations": 1' in again.out, "the stored score is reused, the test set untouched"
     assert (tmp_path / ".study" / "pgdata" / "PG_VERSION").exists()
-    # Of all final models only the best trial's is kept, and status names it.
+    # Of all final models only the best trial's is kept, and status names it; each trial's
+    # learning curve (a small CSV) stays.
     assert (tmp_path / s["best"]["model"]).is_file()
-    models = [p for p in (tmp_path / ".study" / "artifacts").iterdir() if p.is_file()]
-    assert models == [tmp_path / s["best"]["model"]]
+    files = [p for p in (tmp_path / ".study" / "artifacts").iterdir() if p.is_file()]
+    curves = [p for p in files if p.read_bytes().startswith(b"epoch,")]
+    assert len(curves) == 6
+    assert sorted(set(files) - set(curves)) == [tmp_path / s["best"]["model"]]
+
