@@ -148,3 +148,20 @@ def test_default_study_on_embedded_postgres_reports_test_score_once(tmp_path) ->
     assert len(curves) == 6
     assert sorted(set(files) - set(curves)) == [tmp_path / s["best"]["model"]]
 
+
+def test_drained_workers_look_less_often_the_longer_they_wait() -> None:
+    """A worker whose budget is spent waits for the trials still running elsewhere. At first it
+    looks every second (a small study's last worker leaves promptly); after minutes of waiting
+    (a fleet's hundreds of drained workers) every heartbeat interval, at jittered times."""
+    import random
+    import threading
+
+    from study.loop import _Drain
+
+    drain = _Drain(None, 0, threading.Event(), lambda: None, jitter=random.Random(0))  # type: ignore[arg-type]
+    assert 0.8 <= drain.pause(0.0, 10.0) <= 1.2
+    assert 0.8 <= drain.pause(5.0, 10.0) <= 1.2, "a short wait: still every second"
+    assert 3.2 <= drain.pause(40.0, 10.0) <= 4.8, "a tenth of the time waited"
+    long_waits = [drain.pause(600.0, 10.0) for _ in range(200)]
+    assert all(8.0 <= p <= 12.0 for p in long_waits), "at most the heartbeat interval, +-20 %"
+    assert max(long_waits) - min(long_waits) > 2.0, "spread out, not in lockstep"
