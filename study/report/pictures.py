@@ -62,7 +62,7 @@ def lengths(data: SequenceData, folder: Path) -> tuple[go.Figure, Path]:
     shapes)."""
     unit = "tokens" if data.vocab_size else "steps"
     fig = go.Figure()
-    mfig, ax = plt.subplots(figsize=(9, 4.5))
+    _, ax = plt.subplots(figsize=(9, 4.5))
     for i, (s, label) in enumerate(_SPLITS):
         n = getattr(data, s).lengths.numpy()
         fig.add_trace(go.Histogram(x=n, name=label, opacity=0.6, marker_color=COLORS[i],
@@ -70,12 +70,9 @@ def lengths(data: SequenceData, folder: Path) -> tuple[go.Figure, Path]:
         ax.hist(n, bins=30, alpha=0.6, label=label, color=COLORS[i],
                 weights=np.full(len(n), 100 / max(1, len(n))))  # fmt: skip
     share = "% of the split's sequences"
-    fig.update_layout(barmode="overlay", xaxis_title=f"{unit} per sequence", yaxis_title=share)
-    ax.set(xlabel=f"{unit} per sequence", ylabel=share, title=f"{unit} per sequence")
-    ax.legend()
-    path = folder / "data_lengths.png"
-    save_png(mfig, path)
-    return fig, path
+    fig.update_layout(barmode="overlay")
+    axes = (f"{unit} per sequence", share)
+    return _done(fig, ax, axes, f"{unit} per sequence", folder / "data_lengths.png")
 
 
 def examples(data: SequenceData, folder: Path) -> tuple[go.Figure, Path]:
@@ -86,7 +83,7 @@ def examples(data: SequenceData, folder: Path) -> tuple[go.Figure, Path]:
     train = data.train
     y = train.y.cpu().numpy()
     fig = go.Figure()
-    mfig, ax = plt.subplots(figsize=(9, 4.5))
+    _, ax = plt.subplots(figsize=(9, 4.5))
     for k, name in enumerate(data.classes[:EXAMPLE_CLASSES]):
         found = np.flatnonzero(y == k)
         if not len(found):
@@ -96,12 +93,8 @@ def examples(data: SequenceData, folder: Path) -> tuple[go.Figure, Path]:
         fig.add_trace(go.Scatter(y=values, mode="lines", name=f"class {name}"))
         ax.plot(values, color=plt.get_cmap("tab10")(k % 10), label=f"class {name}", linewidth=1)
     channel = " (first channel)" if data.n_features > 1 else ""
-    fig.update_layout(xaxis_title="step", yaxis_title=f"scaled value{channel}")
-    ax.set(xlabel="step", ylabel=f"scaled value{channel}", title="one training example per class")
-    ax.legend(fontsize=8)
-    path = folder / "data_examples.png"
-    save_png(mfig, path)
-    return fig, path
+    axes = ("step", f"scaled value{channel}")
+    return _done(fig, ax, axes, "one training example per class", folder / "data_examples.png")
 
 
 def series(data: SeriesData, folder: Path) -> tuple[go.Figure, Path]:
@@ -109,7 +102,7 @@ def series(data: SeriesData, folder: Path) -> tuple[go.Figure, Path]:
     values = data.values
     shown = min(values.shape[1], 4)
     fig = go.Figure()
-    mfig, ax = plt.subplots(figsize=(10, 4.5))
+    _, ax = plt.subplots(figsize=(10, 4.5))
     for j in range(shown):
         name = f"series {j}" if values.shape[1] > 1 else "series"
         fig.add_trace(go.Scatter(y=values[:, j], mode="lines", name=name))
@@ -122,12 +115,8 @@ def series(data: SeriesData, folder: Path) -> tuple[go.Figure, Path]:
         fig.add_vrect(x0=lo - 0.5, x1=hi - 0.5, fillcolor=color, opacity=0.12, line_width=0,
                       annotation_text=label, annotation_position="top left")  # fmt: skip
         ax.axvspan(lo - 0.5, hi - 0.5, color=color, alpha=0.12, label=label)
-    fig.update_layout(xaxis_title="step", yaxis_title="value")
-    ax.set(xlabel="step", ylabel="value", title="the series: training, validation and test parts")
-    ax.legend(fontsize=8)
-    path = folder / "data_series.png"
-    save_png(mfig, path)
-    return fig, path
+    title = "the series: training, validation and test parts"
+    return _done(fig, ax, ("step", "value"), title, folder / "data_series.png")
 
 
 def confusion(answers: dict[str, Any], folder: Path) -> tuple[go.Figure, Path]:
@@ -170,7 +159,7 @@ def forecasts(answers: dict[str, Any], folder: Path) -> tuple[go.Figure, Path]:
     steps = np.arange(start, start + len(actual))
     fig = go.Figure(go.Scatter(x=steps, y=actual, mode="lines", name="actual",
                                line={"color": "#222"}))  # fmt: skip
-    mfig, ax = plt.subplots(figsize=(10, 4.5))
+    _, ax = plt.subplots(figsize=(10, 4.5))
     ax.plot(steps, actual, color="#222", linewidth=1.2, label="actual")
     forecast = np.array(answers["forecast"])[:, :, 0]  # (origins, horizon)
     for k, (origin, path) in enumerate(zip(answers["origins"], forecast, strict=True)):
@@ -184,9 +173,16 @@ def forecasts(answers: dict[str, Any], folder: Path) -> tuple[go.Figure, Path]:
         ))  # fmt: skip
         ax.plot(x, path, "-" if len(path) > 1 else "o", color=COLORS[3], alpha=0.7,
                 label="forecast (one line per origin)" if first else None)  # fmt: skip
-    fig.update_layout(xaxis_title="step", yaxis_title="value")
-    ax.set(xlabel="step", ylabel="value", title="test split: forecasts against the actual values")
+    title = "test split: forecasts against the actual values"
+    return _done(fig, ax, ("step", "value"), title, folder / "test_forecasts.png")
+
+
+def _done(
+    fig: go.Figure, ax: Any, axes: tuple[str, str], title: str, png: Path
+) -> tuple[go.Figure, Path]:
+    """Both figures labelled alike (x and y titles), the legend drawn, the PNG written."""
+    fig.update_layout(xaxis_title=axes[0], yaxis_title=axes[1])
+    ax.set(xlabel=axes[0], ylabel=axes[1], title=title)
     ax.legend(fontsize=8)
-    png = folder / "test_forecasts.png"
-    save_png(mfig, png)
+    save_png(ax.figure, png)
     return fig, png
