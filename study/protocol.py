@@ -15,6 +15,7 @@
   scored, for the number of epochs its trial found best. The test split is never used here.
   Forecasting always retrains (``auto``) and on the validation part too: the forecast from the
   test's origins is then fitted on all of their past, as a classical model would be.
+  ``retrain=always`` retrains any study's, on the training and validation splits together.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ class ProtocolConfig:
     #: The share of the training split each trial trains on (1.0: all of it).
     train_fraction: float = 1.0
     #: Retrain the best configuration on the full training split before the test: auto (when
-    #: trials saw less than all of it), always, or never (test the best trial's own model).
+    #: trials saw less than all of it), always (on the training and validation splits
+    #: together), or never (test the best trial's own model).
     retrain: str = "auto"
     #: Test an ensemble of the k best trials (chosen on validation): their predictions averaged
     #: (class probabilities, or forecasts in the data's units). 1: the best trial alone.
@@ -113,10 +115,12 @@ def retrains(cfg: ProtocolConfig, task: str) -> bool:
     return cfg.retrain == "always"
 
 
-def through_validation(task: str, folds: int) -> bool:
+def through_validation(cfg: ProtocolConfig, task: str) -> bool:
     """Whether the final model also trains on the validation split: after cross-validation
-    (every trial trained on parts of it) and for forecasting (the test's recent past)."""
-    return folds >= 2 or task == FORECASTING
+    (every trial trained on parts of it), for forecasting (the test's recent past), and with
+    ``retrain=always`` (the configuration is chosen; the examples that chose it now train it,
+    as Goodfellow et al. 2016, 7.8, retrain on all the data for the chosen number of steps)."""
+    return cfg.folds >= 2 or task == FORECASTING or cfg.retrain == "always"
 
 
 def concat(a: SequenceSet, b: SequenceSet) -> SequenceSet:
@@ -202,7 +206,7 @@ def retrain(
     data: SequenceData,
     params: dict[str, Any],
     epochs: int,
-    folds: int,
+    with_validation: bool,
     seed: int,
     device: torch.device,
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -213,7 +217,7 @@ def retrain(
     from study.models import build_model
     from study.training import build_optimizer, evaluate, train_epoch
 
-    both = through_validation(data.task, folds)
+    both = with_validation
     train = concat(data.train, data.val) if both else data.train
     full = replace(data, train=train).to(device)
     torch.manual_seed(seed)

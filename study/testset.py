@@ -77,8 +77,9 @@ def _retrain(
     """The best configuration trained again on the whole training split; the model is kept on
     the study as its final model (an artifact, like the trials' models)."""
     epochs = protocol.final_epochs(best.user_attrs["curve"], cfg.study.metric, cfg.study.direction)
+    with_validation = protocol.through_validation(cfg.protocol, data.task)
     model, summary = protocol.retrain(
-        cfg.model, data, params, epochs, protocol.n_folds(cfg.protocol), cfg.seed, device
+        cfg.model, data, params, epochs, with_validation, cfg.seed, device
     )
     summary["model_artifact"] = write_model(
         build_store(cfg.artifacts), study, model.state_dict(), architecture(params), data.dims()

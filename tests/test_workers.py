@@ -48,7 +48,9 @@ def test_two_workers_share_one_study_with_distinct_trials(
     assert "is damaged (" in last and last.endswith("add protocol.retrain=always")
     fixed = project.run("study test", f"study.name={study_name}", "protocol.retrain=always")
     assert fixed.code == 0, fixed.err
-    assert fixed.json()["retrained"]["epochs"] >= 1, "the fix it names works"
+    retrained = fixed.json()["retrained"]
+    assert retrained["epochs"] >= 1, "the fix it names works"
+    assert retrained["train_examples"] == 270, "on JapaneseVowels' training and validation splits"
 
 
 def test_global_budget_holds_across_two_launches(
