@@ -8,7 +8,8 @@ the same storage calls a trial makes — ask, one report per "epoch", tell, a he
 as long as real GPU trials do while the 2 cores measure coordination. ``sampler=random`` and no
 pruner: a real fleet runs TPE on each worker's own CPU, so TPE's cost per ask at the same history
 size is measured apart, in one process. Workers whose budget is spent wait for the trials still
-running elsewhere, fail the stale ones and run their retries, as ``study.loop`` does.
+running elsewhere, fail the stale ones and run their retries with the product's own
+:class:`study.drain.Drain`, as ``study.loop`` does.
 
 They reach a PostgreSQL with the default ``max_connections`` (100) through a real PgBouncer in
 transaction mode (Debian's package, started here on a free loopback port, ``default_pool_size``
@@ -192,8 +193,9 @@ def _virtual_worker(
     index: int, args: dict[str, Any], samples: dict[str, list[tuple[float, float]]],
     lock: threading.Lock, errors: list[str], taken: list[int],
 ) -> None:  # fmt: skip
+    from study.drain import Drain
     from study.rdb import BudgetExhausted
-    from study.storage import StorageConfig, open_storage, trial_counts
+    from study.storage import StorageConfig, open_storage
     from study.trial_cache import TrialCache
 
     try:
@@ -208,6 +210,7 @@ def _virtual_worker(
             sampler=optuna.samplers.RandomSampler(seed=index), pruner=optuna.pruners.NopPruner(),
         )  # fmt: skip
         study_id = storage.get_study_id_from_name(args["study"])
+        drain = Drain(storage, study_id, threading.Event(), lambda: None)
 
         pace = random.Random(index)
 
@@ -242,14 +245,10 @@ def _virtual_worker(
                 with lock:
                     taken.append(1)
                 continue
-            # The budget is spent: wait for the trials running elsewhere, retry the dead ones.
-            counts = trial_counts(storage, study_id)
-            if counts["WAITING"]:
-                continue
-            if not counts["RUNNING"]:
+            # The budget is spent: wait for the trials running elsewhere as study.loop does;
+            # going back to Optuna fails the stale ones and runs their retries.
+            if drain.settled():
                 return
-            optuna.storages.fail_stale_trials(study)
-            time.sleep(args["heartbeat"])
     except Exception as e:  # noqa: BLE001 - every crash is counted, with its one-line reason
         root: BaseException = e
         while root.__cause__ is not None:

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import signal
 import socket
 import threading
-import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
@@ -29,13 +27,14 @@ from study import tracking, warm_start
 from study.artifacts import KeepBestModels, build_store, check_writable
 from study.config import Config
 from study.devices import pick_device
+from study.drain import Drain
 from study.errors import StudyError
 from study.objective import StopRequested, TrialContext, objective
 from study.pruners import build_pruner
 from study.rdb import BudgetedRDBStorage, BudgetExhausted
 from study.samplers import build_sampler, is_grid
 from study.setup import load_checked_data, prepare_study
-from study.storage import open_storage, study_lock, trial_counts
+from study.storage import open_storage, study_lock
 
 log = logging.getLogger(__name__)
 
@@ -176,65 +175,6 @@ def _touch(path: str) -> Callable[[], None]:
 
 #: How often a worker whose budget is spent counts the trials still running elsewhere: it exits
 #: within this long of the last one's end.
-#: A drained worker looks again after this share of the time it has waited so far ...
-_DRAIN_BACKOFF = 0.1
-#: ... but not sooner than this (seconds), nor later than the heartbeat interval.
-_DRAIN_POLL_SECONDS = 1.0
-
-
-@dataclass
-class _Drain:
-    """After the budget is spent: wait until no trial is queued or running elsewhere.
-
-    A running trial may belong to a worker that died; waiting lets this worker fail it once
-    its heartbeat is stale and run the retry, so no study ends with a trial left RUNNING. The
-    running trials are counted (one small query) after a tenth of the time waited so far,
-    between 1 s and the heartbeat interval, with jitter: a small study's last worker leaves
-    within a second or two of its end, and a fleet's hundreds of drained workers, waiting
-    minutes for the last trials, do not poll the database every second. Every heartbeat
-    interval the worker goes back to Optuna, which fails the stale ones.
-    """
-
-    storage: BudgetedRDBStorage
-    study_id: int
-    stop: threading.Event
-    alive: Callable[[], None]
-    last_seen: int = 0
-    #: When this worker found the budget spent with trials still running (None: not waiting).
-    waiting_since: float | None = None
-    jitter: random.Random = field(default_factory=random.Random)
-
-    def settled(self) -> bool:
-        """True when nothing is left to run (or a stop came); False when Optuna should look:
-        a trial is queued, or a heartbeat interval passed while trials ran elsewhere."""
-        started = time.monotonic()
-        heartbeat = self.storage.heartbeat_interval or 1
-        while True:
-            counts = self.storage.outage.call(trial_counts, self.storage, self.study_id)
-            if counts["WAITING"]:
-                self.waiting_since = None
-                return False
-            if not counts["RUNNING"]:
-                return True
-            if counts["RUNNING"] != self.last_seen:
-                log.info("waiting for %d running trial(s) elsewhere to finish", counts["RUNNING"])
-                self.last_seen = counts["RUNNING"]
-            self.alive()
-            now = time.monotonic()
-            if now - started >= heartbeat:
-                return False
-            if self.waiting_since is None:
-                self.waiting_since = now
-            if self.stop.wait(self.pause(now - self.waiting_since, heartbeat)):
-                return True  # a stop ends the wait
-
-    def pause(self, waited: float, heartbeat: float) -> float:
-        """Seconds until the next look: a tenth of the time waited, within [1 s, heartbeat],
-        give or take a fifth (drained workers of a fleet do not look all at once)."""
-        base = min(max(_DRAIN_BACKOFF * waited, _DRAIN_POLL_SECONDS), heartbeat)
-        return base * self.jitter.uniform(0.8, 1.2)
-
-
 def _taken_over(study: optuna.Study, number: int | None) -> bool:
     """True when this worker's trial was failed by another worker (its heartbeat looked stale,
     e.g. after a database outage longer than storage.grace_period) and so was retried there."""
@@ -269,7 +209,7 @@ def work(cfg: Config, run_trial: Callable[[optuna.Trial, TrialContext], float] =
         if stop.is_set():
             study.stop()
 
-    drain = _Drain(storage, study_id, stop, ctx.alive)
+    drain = Drain(storage, study_id, stop, ctx.alive)
     log.info("joined study %s on %s", cfg.study.name, ctx.device)
     try:
         while not (failures.gave_up or stop.is_set()):

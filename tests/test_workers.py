@@ -158,9 +158,9 @@ def test_drained_workers_look_less_often_the_longer_they_wait() -> None:
     import random
     import threading
 
-    from study.loop import _Drain
+    from study.drain import Drain
 
-    drain = _Drain(None, 0, threading.Event(), lambda: None, jitter=random.Random(0))  # type: ignore[arg-type]
+    drain = Drain(None, 0, threading.Event(), lambda: None, jitter=random.Random(0))  # type: ignore[arg-type]
     assert 0.8 <= drain.pause(0.0, 10.0) <= 1.2
     assert 0.8 <= drain.pause(5.0, 10.0) <= 1.2, "a short wait: still every second"
     assert 3.2 <= drain.pause(40.0, 10.0) <= 4.8, "a tenth of the time waited"
