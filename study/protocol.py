@@ -210,15 +210,15 @@ def retrain(
     seed: int,
     device: torch.device,
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Train the configuration from scratch on the full training split (plus validation, see
-    :func:`through_validation`) for ``epochs`` epochs; returns the model and a summary."""
+    """Train the configuration from scratch on the full training split (plus validation when
+    ``with_validation``, see :func:`through_validation`) for ``epochs`` epochs; returns the model
+    and a summary."""
     import torch
 
     from study.models import build_model
     from study.training import build_optimizer, evaluate, train_epoch
 
-    both = with_validation
-    train = concat(data.train, data.val) if both else data.train
+    train = concat(data.train, data.val) if with_validation else data.train
     full = replace(data, train=train).to(device)
     torch.manual_seed(seed)
     shuffle = torch.Generator().manual_seed(seed)
@@ -236,6 +236,6 @@ def retrain(
             log.info("retraining: epoch %d of %d, train loss %.4f", done, epochs, scores["loss"])
     summary: dict[str, Any] = {"epochs": epochs, "train_examples": len(train)}
     summary.update({f"train_{k}": v for k, v in scores.items()})
-    if not both:  # validation was not trained on: still worth a look
+    if not with_validation:  # validation was not trained on: still worth a look
         summary.update({f"val_{k}": v for k, v in evaluate(model, full, full.val).items()})
     return model.cpu(), summary
