@@ -42,7 +42,8 @@ def s3_env() -> Iterator[dict[str, str]]:
     server.stop()
 
 
-def _keys(env: dict[str, str]) -> list[str]:
+def _objects(env: dict[str, str]) -> dict[str, bytes]:
+    """Every object in the bucket: key -> content."""
     import boto3
 
     client = boto3.client(
@@ -52,7 +53,8 @@ def _keys(env: dict[str, str]) -> list[str]:
         aws_access_key_id="test",
         aws_secret_access_key="test",
     )
-    return [o["Key"] for o in client.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+    return {k: client.get_object(Bucket=BUCKET, Key=k)["Body"].read() for k in keys}
 
 
 def test_s3_without_a_bucket_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -73,6 +75,10 @@ def test_a_study_keeps_its_models_in_s3(
     assert "TEST accuracy" in result.out, "the best model was read back from the bucket"
     best = project.status(f"study.name={study_name}")["best"]
     key = best["model"].removeprefix(f"s3://{BUCKET}/")
-    # Checkpoints of finished trials are gone; of the final models only the best one stays.
-    assert _keys(s3_env) == [key]
+    # Checkpoints of finished trials are gone; of the final models only the best one stays,
+    # beside each trial's learning curve (a small CSV).
+    objects = _objects(s3_env)
+    curves = [k for k, body in objects.items() if body.startswith(b"epoch,")]
+    assert len(curves) == 4
+    assert sorted(set(objects) - set(curves)) == [key]
     assert not (tmp_path / ".study" / "artifacts").exists(), "nothing went to the local disk"
