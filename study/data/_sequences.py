@@ -318,8 +318,10 @@ def build_splits(
     if len({len(s[0]) for s in [*train_seqs, *test_seqs]}) > 1:
         raise DataError(f"{source}: sequences differ in their number of channels")
     scaling = resolve_scaling(source, scaling, [train_seqs[i] for i in tr])
-    fit = np.concatenate([train_seqs[i] for i in tr])
-    mean, std = (fit.mean(axis=0), fit.std(axis=0) + 1e-8) if scaling == "global" else (None, None)
+    mean = std = None  # series: each scaled by its own statistics in pad()
+    if scaling == "global":
+        fit = np.concatenate([train_seqs[i] for i in tr])
+        mean, std = fit.mean(axis=0), fit.std(axis=0) + 1e-8
 
     import torch
 
@@ -332,7 +334,7 @@ def build_splits(
         train=subset([train_seqs[i] for i in tr], y_all[tr]),
         val=subset([train_seqs[i] for i in va], y_all[va]),
         test=subset(test_seqs, y_test),
-        n_features=int(fit.shape[1]),
+        n_features=int(train_seqs[0].shape[1]),
         classes=classes,
         info={"train": len(tr), "val": len(va), "test": len(y_test), "scaling": scaling},
     )
