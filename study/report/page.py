@@ -39,11 +39,10 @@ from study.testset import test_score
 
 log = logging.getLogger(__name__)
 
-#: The page's sections with figures, top to bottom.
-_SECTIONS = ("data", "answers", "search")
-
 #: Draws one figure: the Plotly figure for the page and the path of its PNG.
 _Drawing = Callable[[], tuple[go.Figure, Path]]
+#: A figure the page wants: its key, title, caption and how to draw it.
+_Wanted = tuple[str, str, str, _Drawing]
 
 
 @dataclass
@@ -165,7 +164,7 @@ def _draw(report: Report, s: _Study) -> None:
     def optuna(name: str, png: Callable[[], Path] | None = None) -> _Drawing:
         return lambda: figures.optuna_plot(name, s.study, folder, metric, png)
 
-    wanted: list[tuple[str, str, str, _Drawing]] = [
+    search: list[_Wanted] = [
         ("history", "Optimization history", "each trial's value and the best so far",
          optuna("plot_optimization_history")),
         ("iterations", "Baseline and hand-tuned iterations",
@@ -184,53 +183,53 @@ def _draw(report: Report, s: _Study) -> None:
          "train and validation error at each finished trial's best epoch, by hidden units",
          lambda: figures.capacity(ranked, folder)),
     ]  # fmt: skip
-    sections = {key: "search" for key, *_ in wanted}
     if s.data is None:
         report.skipped.append(f"The data: {s.data_error}")
-    else:
-        shown = _data_figures(s.data, folder)
-        wanted[:0] = shown
-        sections.update({key: "data" for key, *_ in shown})
     if s.answers is None:
         report.skipped.append(
             "The model's answers: the test score was stored by an earlier version, without them"
         )
-    else:
-        answers = s.answers
-        if "confusion" in answers:
-            wanted.insert(0, ("confusion", "Test split: confusion matrix",
-                              "the tested model's answers, a row per true class",
-                              lambda: pictures.confusion(answers, folder)))  # fmt: skip
-        else:
-            wanted.insert(0, ("forecasts", "Test split: forecasts against the actual values",
-                              "one line per forecast origin, from the tested model",
-                              lambda: pictures.forecasts(answers, folder)))  # fmt: skip
-        sections[wanted[0][0]] = "answers"
-    for key, title, caption, draw in wanted:
-        if key == "iterations" and not s.compared["iterations"]:
-            continue  # no hand-tuned steps in this study
-        try:
-            fig, png = draw()
-        except (ValueError, RuntimeError, ZeroDivisionError) as e:  # e.g. too few trials
-            report.skipped.append(f"{title}: {e}")
-            continue
-        # The page's width, whatever width Optuna gave the figure (its slices grow with the
-        # parameters and ran off the page).
-        fig.update_layout(
-            title=title, template="plotly_white", height=460, width=None, autosize=True
-        )
-        report.plots.append(Plot(key, title, caption, fig, png, sections[key]))
-    # In the page's order: the first one on the page carries plotly.js for the others.
-    report.plots.sort(key=lambda p: _SECTIONS.index(p.section))
+    # In the page's order (the first figure carries plotly.js for the others).
+    sections = {
+        "data": [] if s.data is None else _data_figures(s.data, folder),
+        "answers": [] if s.answers is None else [_answers_figure(s.answers, folder)],
+        "search": search,
+    }
+    for section, wanted in sections.items():
+        for key, title, caption, draw in wanted:
+            if key == "iterations" and not s.compared["iterations"]:
+                continue  # no hand-tuned steps in this study
+            try:
+                fig, png = draw()
+            except (ValueError, RuntimeError, ZeroDivisionError) as e:  # e.g. too few trials
+                report.skipped.append(f"{title}: {e}")
+                continue
+            # The page's width, whatever width Optuna gave the figure (its slices grow with the
+            # parameters and ran off the page).
+            fig.update_layout(
+                title=title, template="plotly_white", height=460, width=None, autosize=True
+            )
+            report.plots.append(Plot(key, title, caption, fig, png, section))
 
 
-def _data_figures(data: SequenceData, folder: Path) -> list[tuple[str, str, str, _Drawing]]:
+def _answers_figure(answers: dict[str, Any], folder: Path) -> _Wanted:
+    """The tested model's answers: its confusion matrix, or its forecasts."""
+    if "confusion" in answers:
+        return ("confusion", "Test split: confusion matrix",
+                "the tested model's answers, a row per true class",
+                lambda: pictures.confusion(answers, folder))  # fmt: skip
+    return ("forecasts", "Test split: forecasts against the actual values",
+            "one line per forecast origin, from the tested model",
+            lambda: pictures.forecasts(answers, folder))  # fmt: skip
+
+
+def _data_figures(data: SequenceData, folder: Path) -> list[_Wanted]:
     """The data's pictures: the series and its parts (forecasting), or the lengths and an
     example of each class."""
     if isinstance(data, SeriesData):
         return [("series", "The series", "the training, validation and test parts",
                  lambda: pictures.series(data, folder))]  # fmt: skip
-    wanted: list[tuple[str, str, str, _Drawing]] = [
+    wanted: list[_Wanted] = [
         ("lengths", "Sequence lengths", "per split", lambda: pictures.lengths(data, folder)),
     ]
     if not data.vocab_size:
