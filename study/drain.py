@@ -32,9 +32,10 @@ class Drain:
     its heartbeat is stale and run the retry, so no study ends with a trial left RUNNING. The
     running trials are counted (one small query) after a tenth of the time waited so far,
     between 1 s and the heartbeat interval, with jitter: a small study's last worker leaves
-    within a second or two of its end, and a fleet's hundreds of drained workers, waiting
-    minutes for the last trials, do not poll the database every second. Every heartbeat
-    interval the worker goes back to Optuna, which fails the stale ones.
+    about a tenth of its wait after the end (2 s after 20 s), and a fleet's hundreds of
+    drained workers, waiting minutes for the last trials, do not poll the database every
+    second. Every heartbeat interval the worker goes back to Optuna, which fails the stale
+    ones.
     """
 
     storage: BudgetedRDBStorage
