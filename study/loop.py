@@ -173,8 +173,6 @@ def _touch(path: str) -> Callable[[], None]:
     return touch
 
 
-#: How often a worker whose budget is spent counts the trials still running elsewhere: it exits
-#: within this long of the last one's end.
 def _taken_over(study: optuna.Study, number: int | None) -> bool:
     """True when this worker's trial was failed by another worker (its heartbeat looked stale,
     e.g. after a database outage longer than storage.grace_period) and so was retried there."""
