@@ -112,11 +112,9 @@ class SequenceData:
     def ensemble_score(self, members: list[tuple[SequenceData, torch.Tensor]]) -> dict[str, float]:
         """Several models' outputs on the test split (each with the data view its trial used),
         scored together: the class probabilities averaged."""
-        import torch
         import torch.nn.functional as F
 
-        probs = torch.stack([out.softmax(1) for _, out in members]).mean(0)
-        log_probs = probs.clamp_min(1e-12).log()  # argmax and NLL of the averaged probabilities
+        log_probs = self.averaged(members).clamp_min(1e-12).log()  # argmax and NLL of the mean
         return {
             "loss": float(F.nll_loss(log_probs, self.test.y)),
             **self.score(log_probs, self.test),
@@ -127,10 +125,16 @@ class SequenceData:
         the confusion matrix of the (averaged) class probabilities, a row per true class."""
         import torch
 
-        probs = torch.stack([out.softmax(1) for _, out in members]).mean(0)
         k, y = self.n_classes, self.test.y.cpu()
-        counts = torch.bincount(y * k + probs.argmax(1).cpu(), minlength=k * k).reshape(k, k)
+        pred = self.averaged(members).argmax(1).cpu()
+        counts = torch.bincount(y * k + pred, minlength=k * k).reshape(k, k)
         return {"classes": self.classes, "confusion": counts.tolist()}
+
+    def averaged(self, members: list[tuple[SequenceData, torch.Tensor]]) -> torch.Tensor:
+        """The members' test outputs combined: their class probabilities, averaged."""
+        import torch
+
+        return torch.stack([out.softmax(1) for _, out in members]).mean(0)
 
     def longest(self) -> int:
         """The most steps of a sequence the trials see (training and validation splits)."""

@@ -253,20 +253,13 @@ class SeriesData(SequenceData):
 
     def ensemble_score(self, members: list[tuple[SequenceData, torch.Tensor]]) -> dict[str, float]:
         """Forecasts averaged in the data's units (members may differ in window and transform)."""
-        import torch
-
-        views = [(view, out) for view, out in members if isinstance(view, SeriesData)]
-        pred = torch.stack([view.units(out, view.test) for view, out in views]).mean(0)
-        return forecast_scores(pred, self.units(self.test.y, self.test))
+        return forecast_scores(self.averaged(members), self.units(self.test.y, self.test))
 
     def answers(self, members: list[tuple[SequenceData, torch.Tensor]]) -> dict[str, Any]:
         """The test forecasts in the data's units, averaged over the members, beside the actual
         values from a few seasons before the first test origin (the first
         :data:`ANSWERED_SERIES` series): what the report draws as forecast against actual."""
-        import torch
-
-        views = [(view, out) for view, out in members if isinstance(view, SeriesData)]
-        pred = torch.stack([view.units(out, view.test) for view, out in views]).mean(0)
+        pred = self.averaged(members)
         first, last = self.origins("test")
         shown = min(self.n_features, ANSWERED_SERIES)
         start = max(0, first - 3 * max(self.horizon, self.season))
@@ -277,6 +270,13 @@ class SeriesData(SequenceData):
             "origins": list(range(first, last + 1)),
             "forecast": pred[:, :, :shown].tolist(),
         }
+
+    def averaged(self, members: list[tuple[SequenceData, torch.Tensor]]) -> torch.Tensor:
+        """The members' test forecasts in the data's units, averaged: (windows, horizon, series)."""
+        import torch
+
+        views = [(view, out) for view, out in members if isinstance(view, SeriesData)]
+        return torch.stack([view.units(out, view.test) for view, out in views]).mean(0)
 
     def origins(self, split: str) -> tuple[int, int]:
         """The first and last forecast origin of ``val`` or ``test``."""
