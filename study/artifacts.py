@@ -1,7 +1,8 @@
 """Artifacts (``conf/artifacts/``): where checkpoints and final models live.
 
 Any Optuna artifact store every worker can reach: a directory (``filesystem``, the default)
-or an S3-compatible bucket (``s3``, Optuna's ``Boto3ArtifactStore``).
+or an S3-compatible bucket (``s3``, Optuna's ``Boto3ArtifactStore``), built from the settings in
+:mod:`study.artifact_options`.
 
 Checkpoints: a trial killed or stopped mid-way resumes from its last completed epoch.
 
@@ -35,6 +36,7 @@ from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
+from study.artifact_options import ArtifactOptions
 from study.errors import ConfigError
 from study.storage import best_trials
 
@@ -55,49 +57,6 @@ class ArtifactStore(Protocol):
     def remove(self, artifact_id: str) -> None: ...
 
 
-class ArtifactOptions(Protocol):
-    """An ``artifacts=`` option: which store to build, how to check it, how to name a file."""
-
-    _target_: str
-
-    def validate(self) -> None:
-        """Refuse what cannot work, before anything is created."""
-
-    def describe(self, artifact_id: str) -> str:
-        """Where an artifact lives, as a person would look for it."""
-        ...
-
-
-@dataclass
-class FileSystemArtifacts:
-    _target_: str = "study.artifacts.AtomicFileSystemStore"
-    #: A directory every worker of the study sees (a shared file system across machines).
-    base_path: str = ".study/artifacts"
-
-    def validate(self) -> None:
-        pass
-
-    def describe(self, artifact_id: str) -> str:
-        return str(Path(self.base_path) / artifact_id)
-
-
-@dataclass
-class S3Artifacts:
-    _target_: str = "optuna.artifacts.Boto3ArtifactStore"
-    #: The endpoint and credentials come from boto3's usual settings (AWS_ENDPOINT_URL, ...).
-    bucket_name: str = ""
-
-    def validate(self) -> None:
-        if not self.bucket_name:
-            raise ConfigError(
-                "artifacts.bucket_name is empty; export STUDY_S3_BUCKET=<bucket> "
-                "(and AWS_ENDPOINT_URL for a non-AWS server) or pass artifacts.bucket_name=..."
-            )
-
-    def describe(self, artifact_id: str) -> str:
-        return f"s3://{self.bucket_name}/{artifact_id}"
-
-
 def build_store(cfg: ArtifactOptions) -> ArtifactStore:
     """Instantiate the configured store."""
     try:
@@ -107,25 +66,6 @@ def build_store(cfg: ArtifactOptions) -> ArtifactStore:
             raise ConfigError("artifacts=s3 needs boto3: pip install 'caviar-study[s3]'") from e
         raise
     return store
-
-
-def check_writable(cfg: ArtifactOptions) -> None:
-    """Refuse, before a study exists, a file-system store the workers could not write to (a
-    read-only mount, a path through a file, no permission): found at the first checkpoint, it
-    would fail every trial instead."""
-    base = getattr(cfg, "base_path", None)
-    if base is None:  # a bucket: its settings are checked by validate(), access on first use
-        return
-    path = Path(base).expanduser()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
-            pass
-    except OSError as e:
-        raise ConfigError(
-            f"artifacts.base_path={base} is not writable ({e.strerror or e}); point it at a "
-            "directory every worker can write, e.g. artifacts.base_path=/shared/artifacts"
-        ) from e
 
 
 def read_model(cfg: ArtifactOptions, artifact_id: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from study import artifacts, iterations, protocol, pruners, samplers, space, tracking
+from study import artifact_options, iterations, protocol, pruners, samplers, space, tracking
 from study.conf import options
 from study.dashboard import DashboardConfig
 from study.data import forecast, series_files, text, ucr
@@ -82,7 +82,7 @@ class WorkerSettings:
 # The groups with several schemas: OmegaConf validates each against the option's own dataclass
 # (so the field must say Any), while the code below the entry points sees the seam's Protocol.
 if TYPE_CHECKING:
-    from study.artifacts import ArtifactOptions as _ArtifactsField
+    from study.artifact_options import ArtifactOptions as _ArtifactsField
     from study.data import DataOptions as _DataField
     from study.pruners import PrunerOptions as _PrunerField
     from study.samplers import SamplerOptions as _SamplerField
@@ -155,7 +155,10 @@ GROUP_SCHEMAS: dict[str, dict[str, type]] = {
         "lynx": forecast.LynxConfig,
     },
     "search_space": {"search_space": space.SearchSpace},
-    "artifacts": {"filesystem": artifacts.FileSystemArtifacts, "s3": artifacts.S3Artifacts},
+    "artifacts": {
+        "filesystem": artifact_options.FileSystemArtifacts,
+        "s3": artifact_options.S3Artifacts,
+    },
     "iterations": {"iterations": iterations.IterationsConfig},
 }
 

@@ -26,7 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from study import recorded, samplers, space, status, warm_start
-from study.artifacts import check_writable
+from study.artifact_options import check_writable
 from study.config import Config
 from study.devices import pick_device
 from study.errors import ConfigError

@@ -24,7 +24,8 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from study import tracking, warm_start
-from study.artifacts import KeepBestModels, build_store, check_writable
+from study.artifact_options import check_writable
+from study.artifacts import KeepBestModels, build_store
 from study.config import Config
 from study.devices import pick_device
 from study.drain import Drain

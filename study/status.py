@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from study import baselines, iterations
-from study.artifacts import ArtifactOptions
+from study.artifact_options import ArtifactOptions
 from study.errors import StudyError
 from study.rdb import BudgetedRDBStorage
 from study.storage import best_trial, load_existing, trial_counts

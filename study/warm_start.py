@@ -23,7 +23,6 @@ from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 from study import space
-from study.artifacts import read_model
 from study.data import SequenceData
 from study.errors import ConfigError, StudyError
 from study.rdb import COPIED
@@ -93,6 +92,8 @@ def _best_weights(cfg: Config, source: optuna.Study, data: SequenceData) -> dict
             f"warm_start.weights: trial {best.number} of {source.study_name} kept no model "
             "(cross-validated trials keep none); set warm_start.weights=false"
         )
+    from study.artifacts import read_model  # boto3 through Optuna: not for `study status`
+
     try:
         saved = read_model(cfg.artifacts, artifact_id)
     except Exception as e:
