@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import optuna
+from hydra.utils import instantiate
 
 
 class PrunerOptions(Protocol):
@@ -82,7 +83,5 @@ class NoneConfig:
 
 
 def build_pruner(cfg: PrunerOptions) -> optuna.pruners.BasePruner:
-    from hydra.utils import instantiate  # 0.1 s: not for the commands that only read a study
-
     pruner: optuna.pruners.BasePruner = instantiate(cfg)
     return pruner

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
 
 from study.data._cache import cached
 from study.errors import DataError
@@ -344,9 +346,6 @@ def build_splits(
 
 def load_data(cfg: DataOptions) -> SequenceData:
     """Build the configured dataset (its ``_target_`` is a loader function)."""
-    from hydra.errors import InstantiationException
-    from hydra.utils import instantiate  # 0.1 s: not for the commands that only read a study
-
     try:
         data: SequenceData = instantiate(cfg)
     except InstantiationException as e:
