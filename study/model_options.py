@@ -28,6 +28,7 @@ ARCHITECTURE = (
     "stem_reduction",
     "highway",
     "input_length",
+    "fcn",
 )
 
 #: How the recurrent outputs become one vector (``search_space.pooling``): the last state of each

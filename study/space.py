@@ -63,6 +63,8 @@ class SearchSpace:
     stem: Param = _p(value="auto")
     #: With a stem: the most steps the recurrence sees (the stem halves the length until then).
     stem_steps: Param = _p(value=128)
+    #: A fully convolutional branch beside the recurrence (LSTM-FCN).
+    fcn: Param = _p(choices=[False])
     lr: Param = _p(low=1e-4, high=3e-2, log=True)
     batch_size: Param = _p(choices=[16, 32, 64])
     optimizer: Param = _p(choices=["adam"])
