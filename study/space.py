@@ -8,7 +8,8 @@ Every tunable parameter is a :class:`Param`. One of three forms:
 
 Define-by-run handles the conditional parameters: ``dropout`` (between stacked layers) only
 exists when ``num_layers > 1``; ``embedding_dim`` and ``max_length`` only for text data,
-``input_length`` only for forecasting (the data says which it uses).
+``input_length`` only for forecasting, ``fcn`` only for numeric series classification (the data
+says which it uses).
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ class SearchSpace:
     stem: Param = _p(value="auto")
     #: With a stem: the most steps the recurrence sees (the stem halves the length until then).
     stem_steps: Param = _p(value=128)
-    #: A fully convolutional branch beside the recurrence (LSTM-FCN).
+    #: Numeric series classification: a fully convolutional branch beside the recurrence
+    #: (LSTM-FCN).
     fcn: Param = _p(choices=[False])
     lr: Param = _p(low=1e-4, high=3e-2, log=True)
     batch_size: Param = _p(choices=[16, 32, 64])
@@ -83,7 +85,7 @@ class SearchSpace:
 
 
 #: Parameters that exist only for the data that uses them (``SequenceData.uses``).
-DATA_PARAMS = ("embedding_dim", "max_length", "input_length", "seasonal", "highway")
+DATA_PARAMS = ("embedding_dim", "max_length", "input_length", "seasonal", "highway", "fcn")
 
 
 #: Parameters whose values name something the model or the trainer builds.

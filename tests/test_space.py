@@ -40,6 +40,21 @@ def test_dropout_between_layers_exists_only_in_stacked_networks() -> None:
         assert ("dropout" in sampled) == (chosen["num_layers"] > 1)
 
 
+def test_the_fcn_branch_is_drawn_for_series_classification_only() -> None:
+    """LSTM-FCN is a classifier of numeric series: text and forecasts never draw it."""
+    from study.space import names
+
+    for data, drawn in (
+        (["data=japanese_vowels"], True),
+        (["data=ucr", "data.dataset=GunPoint"], True),
+        (["data=rotten_tomatoes"], False),
+        (["data=airline"], False),
+    ):
+        cfg = load_config(data)
+        assert ("fcn" in names(cfg.search_space, cfg.data.uses())) is drawn, data
+    assert all("fcn" not in chosen for chosen, _ in _draw([], n=5))  # no data: no branch
+
+
 def test_integer_log_range_gives_integers() -> None:
     for chosen, _ in _draw(["search_space.hidden_size.low=16", "search_space.hidden_size.high=64"]):
         assert isinstance(chosen["hidden_size"], int) and 16 <= chosen["hidden_size"] <= 64

@@ -7,7 +7,7 @@ from typing import Protocol
 
 from omegaconf import II, MISSING
 
-from study.data._sequences import CLASSIFICATION
+from study.data._sequences import CLASSIFICATION, SERIES_PARAMS
 
 
 class DataOptions(Protocol):
@@ -60,3 +60,6 @@ class SeriesOptions(ClassificationOptions):
     #: more than two orders of magnitude (global scaling would flatten the quiet ones), else
     #: global.
     scaling: str = "auto"
+
+    def uses(self) -> tuple[str, ...]:
+        return SERIES_PARAMS

@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # torch is imported where tensors are made: configs and statu
     from study.data._options import DataOptions
 
 CLASSIFICATION = "classification"
+#: Search-space parameters numeric series classification uses (the LSTM-FCN branch).
+SERIES_PARAMS = ("fcn",)
 FORECASTING = "forecasting"
 
 
@@ -340,6 +342,7 @@ def build_splits(
         test=subset(test_seqs, y_test),
         n_features=int(train_seqs[0].shape[1]),
         classes=classes,
+        uses=SERIES_PARAMS,
         info={"train": len(tr), "val": len(va), "test": len(y_test), "scaling": scaling},
     )
 
