@@ -1,12 +1,13 @@
 """Benchmark 5 (issue 15): one epoch on long series, the convolutional stem against a plain LSTM.
 
 The product's trainer (``study.training.train_epoch``) on a long set bundled with sktime, the
-same LSTM (64 units; one layer, and two bidirectional ones; batch 16) twice: plain, the
-recurrence running every step, and with the stem the default search space gives such data
-(``stem=auto``: strided convolutions until at most ``stem_steps`` = 128 steps remain). Epochs
-alternate (plain, stem, plain, ...) so both see the same machine noise; the table shows the
-median seconds per epoch and the ratio, and each model's validation accuracy after the timed
-epochs (a sanity check that the faster model learns, not a tuned result). Usage:
+same LSTM (64 units; one layer, and two bidirectional ones; batch 16) three times: plain, the
+recurrence running every step; with the stem the default search space gives such data
+(``stem=auto``: strided convolutions until at most ``stem_steps`` = 128 steps remain); and with
+that stem and the LSTM-FCN branch (``fcn=true``), whose convolutions read every step. Epochs
+alternate (plain, stem, stem + FCN, plain, ...) so all see the same machine noise; the table
+shows the median seconds per epoch and the ratios to plain, and each model's validation accuracy
+after the timed epochs (a sanity check that the faster model learns, not a tuned result). Usage:
 
     python bench/long_series.py [--datasets ACSF1 PLAID] [--epochs 3] [--device cpu] [--write]
 
@@ -48,13 +49,15 @@ def measure(
     gen = torch.Generator().manual_seed(0)
     runs = {}
     layers, bidirectional = shape
-    for stem in ("none", "auto"):
-        chosen = {**PARAMS, "num_layers": layers, "bidirectional": bidirectional, "stem": stem}
+    for variant, stem, fcn in (("plain", "none", False), ("stem", "auto", False),
+                               ("fcn", "auto", True)):  # fmt: skip
+        chosen = {**PARAMS, "num_layers": layers, "bidirectional": bidirectional, "stem": stem,
+                  "fcn": fcn}  # fmt: skip
         params = resolve_stem(chosen, data.longest())
         torch.manual_seed(0)
         model = build_model(cfg.model, data.dims(), params).to(device)
         opt = build_optimizer("adam", model.parameters(), PARAMS["lr"], PARAMS["weight_decay"])
-        runs[stem] = (params, model, opt, [])
+        runs[variant] = (params, model, opt, [])
     for epoch in range(epochs + 1):  # the first round warms up and is not counted
         for _, model, opt, seconds in runs.values():
             if device.type == "cuda":
@@ -65,17 +68,14 @@ def measure(
                 torch.cuda.synchronize()
             if epoch:
                 seconds.append(time.perf_counter() - start)
-    plain, stem = (statistics.median(runs[k][3]) for k in ("none", "auto"))
     return {
         "dataset": dataset,
         "shape": f"{layers} × 64" + (", bidirectional" if bidirectional else ""),
         "train": len(data.train),
         "longest": data.longest(),
-        "reduction": runs["auto"][0]["stem_reduction"],
-        "plain": plain,
-        "stem": stem,
-        "plain_acc": evaluate(runs["none"][1], data, data.val)["accuracy"],
-        "stem_acc": evaluate(runs["auto"][1], data, data.val)["accuracy"],
+        "reduction": runs["stem"][0]["stem_reduction"],
+        **{k: statistics.median(run[3]) for k, run in runs.items()},
+        **{f"{k}_acc": evaluate(run[1], data, data.val)["accuracy"] for k, run in runs.items()},
     }
 
 
@@ -89,8 +89,9 @@ def main() -> int:
     device = torch.device(args.device)
     rows = [
         "| data (train series, longest) | LSTM | stem | plain: s/epoch | with stem: s/epoch "
-        "| speed-up | goal | val. accuracy after the epochs (plain / stem) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| speed-up | goal | stem + FCN: s/epoch | speed-up "
+        "| val. accuracy after the epochs (plain / stem / stem + FCN) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in args.datasets:
         for shape in SHAPES:
@@ -99,7 +100,8 @@ def main() -> int:
                 f"| {r['dataset']} ({r['train']}, {r['longest']} steps) | {r['shape']} "
                 f"| conv, length ÷ {r['reduction']} | {r['plain']:.2f} | {r['stem']:.2f} "
                 f"| **{float(r['plain']) / float(r['stem']):.1f}×** | ≥ 10× "
-                f"| {r['plain_acc']:.2f} / {r['stem_acc']:.2f} |"
+                f"| {r['fcn']:.2f} | {float(r['plain']) / float(r['fcn']):.1f}× "
+                f"| {r['plain_acc']:.2f} / {r['stem_acc']:.2f} / {r['fcn_acc']:.2f} |"
             )
             print(rows[-1], flush=True)
     table = "\n".join(rows)
