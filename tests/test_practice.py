@@ -241,7 +241,10 @@ def test_warm_start_copies_trials_outside_the_budget_and_fine_tunes_the_best_mod
 ) -> None:
     """Through PgBouncer in transaction mode, as a fleet reaches its database."""
     project = bounced
-    source = [f"study.name={study_name}-a", *TINY, "search_space.hidden_size.low=12"]
+    # No LSTM-FCN branch: its batch norm's running statistics move in an epoch whatever the
+    # learning rate, and the fine-tuning check below relies on a first epoch that changes nothing.
+    source = [f"study.name={study_name}-a", *TINY, "search_space.hidden_size.low=12",
+              "search_space.fcn.value=false"]  # fmt: skip
     assert project.run("study-worker", "n_trials=3", *source).code == 0
     best = load_study(pg_url, f"{study_name}-a").best_trial
 
