@@ -123,8 +123,7 @@ class SequenceModel(nn.Module):
             pooled = h[-self.directions :].transpose(0, 1).reshape(x.shape[0], -1)
         else:
             steps_out, _ = pad_packed_sequence(outputs, batch_first=True)
-            valid = torch.arange(steps_out.shape[1]) < lengths.unsqueeze(1)  # (N, T) on the CPU
-            valid = valid.to(steps_out.device).unsqueeze(2)
+            valid = valid_steps(lengths, steps_out.shape[1], steps_out.device).unsqueeze(2)
             if self.pooling == "max":
                 pooled = steps_out.masked_fill(~valid, float("-inf")).max(dim=1).values
             else:
@@ -136,6 +135,12 @@ class SequenceModel(nn.Module):
         if self.highway is not None:
             out = out + self.highway(x.flatten(1))
         return out
+
+
+def valid_steps(lengths: torch.Tensor, steps: int, device: torch.device) -> torch.Tensor:
+    """(N, steps) booleans on ``device``: which of the padded steps lie inside each sequence
+    (``lengths`` stays on the CPU, as packing wants it)."""
+    return (torch.arange(steps) < lengths.unsqueeze(1)).to(device)
 
 
 class ConvStem(nn.Module):
@@ -169,8 +174,7 @@ class ConvStem(nn.Module):
         for stride, block in zip(self.strides, self.blocks, strict=True):
             x = block(x)
             lengths = (lengths + stride - 1) // stride
-            valid = torch.arange(x.shape[2]) < lengths.unsqueeze(1)  # (N, T') on the CPU
-            x = x * valid.to(x.device).unsqueeze(1)
+            x = x * valid_steps(lengths, x.shape[2], x.device).unsqueeze(1)
         return x.transpose(1, 2), lengths
 
 
@@ -197,7 +201,7 @@ class FCNBranch(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(N, T, F) and lengths -> (N, WIDTH): each sequence's mean over its valid steps."""
-        valid = (torch.arange(x.shape[1]) < lengths.unsqueeze(1)).to(x.device).unsqueeze(1)
+        valid = valid_steps(lengths, x.shape[1], x.device).unsqueeze(1)
         h = x.transpose(1, 2) * valid
         for block in self.blocks:
             h = block(h) * valid
