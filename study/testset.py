@@ -113,9 +113,11 @@ def _stored_for(stored: dict[str, Any], numbers: list[int]) -> bool:
     return list(stored.get("ensemble", {}).get("trials", numbers[:1])) == numbers
 
 
-def test_score(cfg: Config, storage: BudgetedRDBStorage) -> dict[str, Any]:
+def test_score(
+    cfg: Config, storage: BudgetedRDBStorage, data: SequenceData | None = None
+) -> dict[str, Any]:
     """The best trial's test score (or its ensemble's): stored on the study, computed only if
-    not stored yet."""
+    not stored yet. ``data``: the study's data, when the caller has loaded it already."""
     # Retraining runs where the workers would (refused up front: device=cuda without CUDA).
     retrain_on = (
         pick_device(cfg.device) if protocol.retrains(cfg.protocol, cfg.data.task()) else None
@@ -128,7 +130,7 @@ def test_score(cfg: Config, storage: BudgetedRDBStorage) -> dict[str, Any]:
         if stored is not None and _stored_for(stored, numbers):
             return dict(stored)
         log.info("evaluating trial(s) %s on the test split", ", ".join(map(str, numbers)))
-        loaded = load_data(cfg.data)
+        loaded = data if data is not None else load_data(cfg.data)
         members = [_member(cfg, study, t, loaded, retrain_on) for t in chosen]
         data, outputs, retrained = members[0]
         if len(members) == 1:

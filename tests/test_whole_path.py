@@ -5,12 +5,15 @@ starting a process (the slow tier runs the same path as real processes)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import TINY, run_worker
 
 from study import testset
 from study.config import load_config
+from study.data import load_data
+from study.report import page
 from study.report.page import build
 from study.status import summary
 from study.storage import open_storage
@@ -39,11 +42,20 @@ def test_a_worker_runs_a_study_that_status_test_and_report_read(
     assert s["iterations"]["iterations"][0]["name"] == "baseline"
     assert Path(s["best"]["model"]).is_file(), "the best trial's model is kept"
 
+    loads: list[str] = []
+
+    def counted(options: Any) -> Any:
+        loads.append(options.name)
+        return load_data(options)
+
+    monkeypatch.setattr(testset, "load_data", counted)
+    monkeypatch.setattr(page, "load_data", counted)
+    report = build(cfg, storage)  # the first to score the test split
+    assert loads == ["japanese_vowels"], "the report and its test score share one load"
     scored = testset.test_score(cfg, storage)
     assert scored["trial"] == s["best"]["number"] and scored["n"] == 370
-    assert testset.test_score(cfg, storage)["evaluations"] == 1, "asked again: the stored score"
+    assert scored["evaluations"] == 1, "asked again: the score the report stored"
 
-    report = build(cfg, storage)
     assert report.html.is_file() and {p.key for p in report.plots} >= {"history", "curves"}
     assert any(line.startswith("diagnosis: ") for line in report.summary)
     assert [t.name for t in report.tables] == [

@@ -121,8 +121,13 @@ def _read(cfg: Config, storage: BudgetedRDBStorage) -> _Study:
     ranked = _finished(trials, direction)
     if not ranked:
         raise StudyError(f"study {cfg.study.name!r} has no completed trial yet; nothing to report")
+    data, data_error = None, ""
+    try:
+        data = load_data(cfg.data)
+    except DataError as e:  # e.g. the user's file moved since: the rest of the report stands
+        data_error = str(e)
     stored = study.user_attrs.get("test") or {}
-    test = test_score(cfg, storage)  # once per study: a stored score is reused
+    test = test_score(cfg, storage, data)  # once per study: a stored score is reused
     best = best_trial(study)  # the best trial run here (a warm start's copies are not tested)
     rc = cfg.report
     # A full trial's length, as the study ran it (the settings given here may differ).
@@ -130,11 +135,6 @@ def _read(cfg: Config, storage: BudgetedRDBStorage) -> _Study:
     counts: dict[str, int] = {}
     for t in trials:
         counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
-    data, data_error = None, ""
-    try:
-        data = load_data(cfg.data)
-    except DataError as e:  # e.g. the user's file moved since: the rest of the report stands
-        data_error = str(e)
     answers = study.user_attrs.get("test_answers")
     return _Study(
         cfg=cfg,
