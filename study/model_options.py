@@ -29,6 +29,7 @@ ARCHITECTURE = (
     "highway",
     "input_length",
     "fcn",
+    "nb_ratios",
 )
 
 #: How the recurrent outputs become one vector (``search_space.pooling``): the last state of each

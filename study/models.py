@@ -18,6 +18,14 @@ A fully convolutional branch may read the same steps beside the recurrence (``fc
 published accuracies on the UCR archive are above a recurrence's alone; its features join the
 recurrence's before the head.
 
+Text may give the recurrence each token's naive Bayes log-count ratios beside its embedding
+(``nb_ratios``): how much more often the texts of each class hold the word than the other texts
+do, counted on the split the model trains on (Wang & Manning 2012, whose NBSVM weighs bag-of-words
+features by these ratios and is the strong linear baseline on sentence polarity). A learned
+embedding starts from nothing on a few thousand sentences; the ratios hand it the evidence a
+linear model already reads, and the recurrence adds what a bag of words cannot: order, negation,
+contrast.
+
 Forecasts may add a linear map of the input window to the head's output (``highway``): the
 autoregressive component of LSTNet (Lai et al. 2018), which keeps the network's forecast
 anchored to the scale of its input where a small series gives a recurrence too little to learn
@@ -34,6 +42,7 @@ from hydra.utils import instantiate
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from study.data import SequenceSet
 from study.model_options import ARCHITECTURE, CELL_NAMES, POOLINGS, ModelConfig
 
 #: The recurrent cell of each name a trial can pick (``search_space.cell``).
@@ -69,6 +78,7 @@ class SequenceModel(nn.Module):
         highway: bool = False,
         input_length: int = 0,
         fcn: bool = False,
+        nb_ratios: bool = False,
     ) -> None:
         super().__init__()
         if pooling not in POOLINGS:
@@ -86,6 +96,13 @@ class SequenceModel(nn.Module):
             if pretrained is not None:
                 self.embedding.weight.data.copy_(pretrained)
             n_features = embedding_dim
+        # Naive Bayes log-count ratios, one per class, set from the training split (fit_ratios).
+        if nb_ratios and not vocab_size:
+            raise ValueError("nb_ratios needs token inputs (text data)")
+        self.ratios: torch.Tensor | None
+        self.register_buffer("ratios", torch.zeros(vocab_size, n_outputs) if nb_ratios else None)
+        if nb_ratios:
+            n_features += n_outputs
         self.input_dropout = nn.Dropout(input_dropout)
         n_features_in = n_features
         self.stem: ConvStem | None = None
@@ -112,7 +129,10 @@ class SequenceModel(nn.Module):
             self.highway = nn.Linear(input_length * n_inputs, n_outputs)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        steps = self.input_dropout(self.embedding(x) if self.embedding is not None else x)
+        steps = self.embedding(x) if self.embedding is not None else x
+        if self.ratios is not None:
+            steps = torch.cat([steps, nn.functional.embedding(x, self.ratios)], dim=2)
+        steps = self.input_dropout(steps)
         branch = self.fcn(steps, lengths) if self.fcn is not None else None
         if self.stem is not None:  # (N, T, F) -> (N, ceil(T / reduction), hidden)
             steps, lengths = self.stem(steps, lengths)
@@ -135,6 +155,35 @@ class SequenceModel(nn.Module):
         if self.highway is not None:
             out = out + self.highway(x.flatten(1))
         return out
+
+
+def fit_ratios(model: nn.Module, train: SequenceSet) -> None:
+    """Set a model's naive Bayes ratios (``nb_ratios``) from the split it trains on; other
+    models are left as they are."""
+    ratios = getattr(model, "ratios", None)
+    if isinstance(ratios, torch.Tensor):
+        ratios.copy_(nb_ratios(train, *ratios.shape))
+
+
+def nb_ratios(train: SequenceSet, vocab_size: int, n_classes: int) -> torch.Tensor:
+    """(vocab_size, n_classes): for each token and class, the log of the share of the class's
+    texts that hold the token over the share of the other texts that do, each count plus one
+    (Wang & Manning 2012, one class against the rest); 0 for padding and unknown words."""
+    x, y = train.x, train.y
+    valid = valid_steps(train.lengths, x.shape[1], x.device)
+    text = torch.arange(x.shape[0], device=x.device).unsqueeze(1).expand_as(x)[valid]
+    pairs = torch.unique(text * vocab_size + x[valid])  # each token once per text
+    text, token = pairs // vocab_size, pairs % vocab_size
+    holding = torch.zeros(n_classes, vocab_size, device=x.device)
+    holding.index_put_(
+        (y[text], token), torch.ones_like(token, dtype=holding.dtype), accumulate=True
+    )
+    inside, outside = 1 + holding, 1 + (holding.sum(0) - holding)
+    ratios = (inside / inside.sum(1, keepdim=True)).log() - (
+        outside / outside.sum(1, keepdim=True)
+    ).log()
+    ratios[:, :2] = 0.0  # padding and unknown words carry no evidence
+    return ratios.T.contiguous()
 
 
 def valid_steps(lengths: torch.Tensor, steps: int, device: torch.device) -> torch.Tensor:

@@ -36,7 +36,7 @@ from study.artifacts import (
 )
 from study.config import METRICS, Config
 from study.data import SequenceData
-from study.models import architecture, build_model, resolve_stem
+from study.models import architecture, build_model, fit_ratios, resolve_stem
 from study.training import build_optimizer, evaluate, train_epoch
 
 log = logging.getLogger(__name__)
@@ -166,6 +166,7 @@ class _Run:
         self.fold_data = protocol.trial_data(
             self.data, self.ctx.cfg.protocol, fold, self.ctx.cfg.seed
         )
+        fit_ratios(self.model, self.fold_data.train)  # text: counted on this fold's training part
         self.trial.set_user_attr("train_examples", len(self.fold_data.train))
 
     def epoch(self) -> dict[str, float]:

@@ -215,7 +215,7 @@ def retrain(
     and a summary."""
     import torch
 
-    from study.models import build_model
+    from study.models import build_model, fit_ratios
     from study.training import build_optimizer, evaluate, train_epoch
 
     train = concat(data.train, data.val) if with_validation else data.train
@@ -223,6 +223,7 @@ def retrain(
     torch.manual_seed(seed)
     shuffle = torch.Generator().manual_seed(seed)
     model = build_model(model_cfg, data.dims(), params, data.pretrained).to(device)
+    fit_ratios(model, full.train)
     optimizer = build_optimizer(
         params["optimizer"], model.parameters(), params["lr"], params["weight_decay"]
     )

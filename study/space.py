@@ -8,8 +8,8 @@ Every tunable parameter is a :class:`Param`. One of three forms:
 
 Define-by-run handles the conditional parameters: ``dropout`` (between stacked layers) only
 exists when ``num_layers > 1``; ``embedding_dim`` and ``max_length`` only for text data,
-``input_length`` only for forecasting, ``fcn`` only for numeric series classification (the data
-says which it uses).
+``input_length`` only for forecasting, ``fcn`` only for numeric series classification,
+``nb_ratios`` only for text (the data says which it uses).
 """
 
 from __future__ import annotations
@@ -75,6 +75,8 @@ class SearchSpace:
     #: Text: the size of the learned token embedding, and the tokens kept per text.
     embedding_dim: Param = _p(choices=[32, 64, 128])
     max_length: Param = _p(choices=[32, 64, 128])
+    #: Text: each token's naive Bayes log-count ratios beside its embedding.
+    nb_ratios: Param = _p(choices=[False])
     #: Forecasting: the steps of history the model sees.
     input_length: Param = _p(low=12, high=48, step=12, integer=True)
     #: Forecasting with a season: none, decompose (take the training part's seasonal component
@@ -85,7 +87,15 @@ class SearchSpace:
 
 
 #: Parameters that exist only for the data that uses them (``SequenceData.uses``).
-DATA_PARAMS = ("embedding_dim", "max_length", "input_length", "seasonal", "highway", "fcn")
+DATA_PARAMS = (
+    "embedding_dim",
+    "max_length",
+    "nb_ratios",
+    "input_length",
+    "seasonal",
+    "highway",
+    "fcn",
+)
 
 
 #: Parameters whose values name something the model or the trainer builds.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import optuna
+import pytest
 
 from study.config import load_config
 from study.space import grid_points, suggest
@@ -40,19 +41,24 @@ def test_dropout_between_layers_exists_only_in_stacked_networks() -> None:
         assert ("dropout" in sampled) == (chosen["num_layers"] > 1)
 
 
-def test_the_fcn_branch_is_drawn_for_series_classification_only() -> None:
-    """LSTM-FCN is a classifier of numeric series: text and forecasts never draw it."""
+@pytest.mark.parametrize(
+    ("param", "drawn_for"),
+    [
+        ("fcn", {"japanese_vowels", "ucr"}),  # LSTM-FCN classifies numeric series
+        ("nb_ratios", {"rotten_tomatoes"}),  # naive Bayes ratios weigh words
+    ],
+)
+def test_data_specific_parameters_are_drawn_only_for_their_data(
+    param: str, drawn_for: set[str]
+) -> None:
     from study.space import names
 
-    for data, drawn in (
-        (["data=japanese_vowels"], True),
-        (["data=ucr", "data.dataset=GunPoint"], True),
-        (["data=rotten_tomatoes"], False),
-        (["data=airline"], False),
-    ):
+    for data in (["data=japanese_vowels"], ["data=ucr", "data.dataset=GunPoint"],
+                 ["data=rotten_tomatoes"], ["data=airline"]):  # fmt: skip
         cfg = load_config(data)
-        assert ("fcn" in names(cfg.search_space, cfg.data.uses())) is drawn, data
-    assert all("fcn" not in chosen for chosen, _ in _draw([], n=5))  # no data: no branch
+        drawn = param in names(cfg.search_space, cfg.data.uses())
+        assert drawn is (data[0].removeprefix("data=") in drawn_for), data
+    assert all(param not in chosen for chosen, _ in _draw([], n=5))  # no data: never drawn
 
 
 def test_integer_log_range_gives_integers() -> None:

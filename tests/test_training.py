@@ -9,8 +9,8 @@ from sklearn.metrics import f1_score
 
 from study._logging import Progress
 from study.data import build_splits
-from study.data._sequences import SequenceSet, macro_f1
-from study.models import SequenceModel, resolve_stem
+from study.data._sequences import SequenceData, SequenceSet, macro_f1
+from study.models import SequenceModel, fit_ratios, nb_ratios, resolve_stem
 from study.training import batches, evaluate, train_epoch
 
 
@@ -222,3 +222,48 @@ def test_retraining_before_the_test_says_how_it_goes(
     assert [x.split(",")[0] for x in lines[1:]] == [
         "retraining: epoch 1 of 3", "retraining: epoch 2 of 3",
     ]  # fmt: skip
+
+
+def test_naive_bayes_ratios_hand_a_small_text_set_its_sentiment_words() -> None:
+    """200 texts of eight noise words and one of twenty sentiment words: three epochs are too
+    few for embeddings learnt from nothing, not with the ratios beside them (NBSVM's log-count
+    ratios, Wang & Manning 2012). The ratios are the training split's, saved with the model."""
+    rng = np.random.default_rng(0)
+    vocab = 2 + 50 + 20  # padding, unknown, noise words, then 10 positive and 10 negative
+
+    def texts(n: int) -> SequenceSet:
+        labels = rng.integers(0, 2, n)
+        x = torch.from_numpy(rng.integers(2, 52, (n, 9)))
+        sentiment = 52 + 10 * (1 - labels) + rng.integers(0, 10, n)
+        x[torch.arange(n), torch.from_numpy(rng.integers(0, 9, n))] = torch.from_numpy(sentiment)
+        return SequenceSet(x, torch.full((n,), 9), torch.from_numpy(labels))
+
+    data = SequenceData("words", texts(200), texts(200), texts(10), 0, ["neg", "pos"],
+                        vocab_size=vocab)  # fmt: skip
+    accuracy = {}
+    for ratios in (True, False):
+        torch.manual_seed(0)
+        model = SequenceModel(0, 2, "lstm", 8, vocab_size=vocab, embedding_dim=8,
+                              pooling="max", nb_ratios=ratios)  # fmt: skip
+        fit_ratios(model, data.train)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        gen = torch.Generator().manual_seed(0)
+        for _ in range(3):
+            train_epoch(model, opt, data, 16, 1.0, gen)
+        accuracy[ratios] = evaluate(model, data, data.val)["accuracy"]
+        if ratios:
+            assert torch.equal(model.state_dict()["ratios"], nb_ratios(data.train, vocab, 2))
+    assert accuracy[True] > 0.9 and accuracy[False] < 0.75, accuracy
+
+
+def test_naive_bayes_ratios_count_each_text_once_against_the_other_classes() -> None:
+    x = torch.tensor([[2, 3, 3, 0], [2, 4, 0, 0], [5, 3, 1, 0]])
+    split = SequenceSet(x, torch.tensor([3, 2, 3]), torch.tensor([1, 0, 1]))
+    ratios = nb_ratios(split, 6, 2)
+    # Per id, the texts of class 1 that hold it, plus one (word 3 counts once in the first
+    # text), and the same for class 0: then each as a share of its class's total.
+    inside, outside = np.array([1, 2, 2, 3, 1, 2]), np.array([1, 1, 2, 1, 2, 1])
+    expected = np.log(inside / inside.sum()) - np.log(outside / outside.sum())
+    expected[:2] = 0.0  # padding and the unknown word
+    assert np.allclose(ratios[:, 1].numpy(), expected, atol=1e-6)
+    assert np.allclose(ratios[:, 0].numpy(), -expected, atol=1e-6)  # two classes: mirrored

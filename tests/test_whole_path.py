@@ -8,11 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from conftest import TINY, run_worker
 
 from study import testset
+from study.artifacts import read_model
 from study.config import load_config
 from study.data import load_data
+from study.models import nb_ratios
+from study.protocol import concat
 from study.report import page
 from study.report.page import build
 from study.status import summary
@@ -61,3 +65,33 @@ def test_a_worker_runs_a_study_that_status_test_and_report_read(
     assert [t.name for t in report.tables] == [
         "trials.csv", "trials.parquet", "curves.csv", "curves.parquet",
     ]  # fmt: skip
+
+
+def test_a_text_study_s_models_carry_the_ratios_of_the_texts_they_trained_on(
+    pg_url: str, study_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    user_files: dict[str, Path],
+) -> None:  # fmt: skip
+    """``nb_ratios``: a trial's model counts its training split, the final model retrained
+    through validation counts both, and both are read back from the saved models."""
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(
+        [
+            "storage=postgres", f"storage.url={pg_url}", f"study.name={study_name}",
+            "n_trials=2", "worker.threads=1", *TINY, "max_epochs=2",
+            "data=text", f"data.train_path={user_files['text_csv']}",
+            "data.text_column=review", "data.label_column=sentiment",
+            "search_space.nb_ratios.value=true", "protocol.retrain=always",
+        ]
+    )  # fmt: skip
+    assert run_worker(cfg) == 0
+    storage = open_storage(cfg.storage)
+    best = summary(storage, study_name, cfg.artifacts)["best"]
+    data = load_data(cfg.data).for_trial(best["params"])
+    saved = torch.load(best["model"], weights_only=True)["state_dict"]["ratios"]
+    assert torch.equal(saved, nb_ratios(data.train, data.vocab_size, 2))
+
+    retrained = testset.test_score(cfg, storage)["retrained"]
+    final = read_model(cfg.artifacts, retrained["model_artifact"])["state_dict"]["ratios"]
+    both = concat(data.train, data.val)
+    assert retrained["train_examples"] == len(both)
+    assert torch.equal(final, nb_ratios(both, data.vocab_size, 2))

@@ -75,7 +75,9 @@ class TextData(SequenceData):
 
 def text_params(embeddings: str) -> tuple[str, ...]:
     """Pretrained vectors fix the embedding size; otherwise it is tuned."""
-    return ("max_length",) if embeddings else ("embedding_dim", "max_length")
+    if embeddings:
+        return ("max_length", "nb_ratios")
+    return ("embedding_dim", "max_length", "nb_ratios")
 
 
 def tokenize(text: str) -> list[str]:
