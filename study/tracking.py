@@ -16,6 +16,7 @@ callback logs the final value only, and needs TensorFlow. It needs ``pip install
 
 from __future__ import annotations
 
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -32,13 +33,17 @@ class TrackingConfig:
     tensorboard_dir: str = ""
 
 
-def validate(cfg: TrackingConfig) -> None:
-    """Refuse a tracking URI without MLflow before anything is created."""
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported; one already imported counts, even when, like
+    optuna_integration's lazy module, it has no ``__spec__`` (``find_spec`` raises then)."""
     import importlib.util
 
-    if cfg.mlflow_uri and not all(
-        importlib.util.find_spec(m) for m in ("mlflow", "optuna_integration")
-    ):
+    return module in sys.modules or importlib.util.find_spec(module) is not None
+
+
+def validate(cfg: TrackingConfig) -> None:
+    """Refuse a tracking URI without MLflow before anything is created."""
+    if cfg.mlflow_uri and not all(_installed(m) for m in ("mlflow", "optuna_integration")):
         raise ConfigError(
             "tracking.mlflow_uri is set but MLflow is not installed: "
             "pip install 'caviar-study[mlflow]', or unset tracking.mlflow_uri"
@@ -46,7 +51,7 @@ def validate(cfg: TrackingConfig) -> None:
     if cfg.mlflow_uri:
         _check_uri(cfg.mlflow_uri)
     if cfg.tensorboard_dir:
-        if not importlib.util.find_spec("tensorboard"):
+        if not _installed("tensorboard"):
             raise ConfigError(
                 "tracking.tensorboard_dir is set but TensorBoard is not installed: "
                 "pip install 'caviar-study[tensorboard]', or unset tracking.tensorboard_dir"

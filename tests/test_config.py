@@ -117,6 +117,16 @@ def test_bad_setting_is_one_clear_line(overrides: list[str], message: str) -> No
     assert "\n" not in str(e.value)
 
 
+def test_an_mlflow_uri_is_accepted_once_mlflow_has_been_imported(tmp_path: Path) -> None:
+    """optuna_integration's lazy module has no ``__spec__`` once imported (a worker that logged
+    to MLflow has imported it); the check for MLflow must not trip over that."""
+    pytest.importorskip("mlflow")
+    import optuna_integration  # noqa: F401
+
+    cfg = load_config([f"tracking.mlflow_uri=sqlite:///{tmp_path / 'mlflow.db'}"])
+    assert cfg.tracking.mlflow_uri.startswith("sqlite:///")
+
+
 def test_postgres_without_url_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("STUDY_DB_URL", raising=False)
     with pytest.raises(ConfigError, match="STUDY_DB_URL"):

@@ -161,7 +161,7 @@ def test_a_report_of_a_study_without_a_finished_trial_says_so(
 
 @pytest.mark.slow
 def test_trials_are_logged_to_mlflow_when_a_tracking_uri_is_set(
-    project: Project, study_name: str, tmp_path: Path
+    project: Project, study_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import mlflow
 
@@ -169,6 +169,9 @@ def test_trials_are_logged_to_mlflow_when_a_tracking_uri_is_set(
     args = [f"study.name={study_name}", *TINY, "max_epochs=1", f"tracking.mlflow_uri={uri}"]
     ran = project.run("study-worker", "n_trials=2", *args)
     assert ran.code == 0, ran.err
+    # set_tracking_uri also exports MLFLOW_TRACKING_URI, which later configs would read as
+    # tracking.mlflow_uri: monkeypatch takes it out again after the test.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
     runs = mlflow.search_runs(experiment_names=[study_name])
     assert len(runs) == 2
