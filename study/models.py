@@ -178,10 +178,12 @@ def nb_ratios(train: SequenceSet, vocab_size: int, n_classes: int) -> torch.Tens
     holding.index_put_(
         (y[text], token), torch.ones_like(token, dtype=holding.dtype), accumulate=True
     )
-    inside, outside = 1 + holding, 1 + (holding.sum(0) - holding)
-    ratios = (inside / inside.sum(1, keepdim=True)).log() - (
-        outside / outside.sum(1, keepdim=True)
-    ).log()
+
+    def log_shares(counts: torch.Tensor) -> torch.Tensor:  # each class's counts, plus one
+        smoothed = 1 + counts
+        return (smoothed / smoothed.sum(1, keepdim=True)).log()
+
+    ratios = log_shares(holding) - log_shares(holding.sum(0) - holding)
     ratios[:, :2] = 0.0  # padding and unknown words carry no evidence
     return ratios.T.contiguous()
 
