@@ -114,10 +114,10 @@ def _stored_for(stored: dict[str, Any], numbers: list[int]) -> bool:
 
 
 def test_score(
-    cfg: Config, storage: BudgetedRDBStorage, data: SequenceData | None = None
+    cfg: Config, storage: BudgetedRDBStorage, loaded: SequenceData | None = None
 ) -> dict[str, Any]:
     """The best trial's test score (or its ensemble's): stored on the study, computed only if
-    not stored yet. ``data``: the study's data, when the caller has loaded it already."""
+    not stored yet. ``loaded``: the study's data, when the caller has loaded it already."""
     # Retraining runs where the workers would (refused up front: device=cuda without CUDA).
     retrain_on = (
         pick_device(cfg.device) if protocol.retrains(cfg.protocol, cfg.data.task()) else None
@@ -130,7 +130,8 @@ def test_score(
         if stored is not None and _stored_for(stored, numbers):
             return dict(stored)
         log.info("evaluating trial(s) %s on the test split", ", ".join(map(str, numbers)))
-        loaded = data if data is not None else load_data(cfg.data)
+        if loaded is None:
+            loaded = load_data(cfg.data)
         members = [_member(cfg, study, t, loaded, retrain_on) for t in chosen]
         data, outputs, retrained = members[0]
         if len(members) == 1:
