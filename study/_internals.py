@@ -35,6 +35,7 @@ import optuna
 # ``_get_pruned_trial_score(trial, study)`` and infeasible ones by
 # ``_get_infeasible_trial_score(trial)`` (a trial is infeasible when that is > 0).
 import optuna.samplers._tpe.sampler as _tpe_sampler
+import sqlalchemy.exc
 from optuna.distributions import BaseDistribution
 
 # NOTE: optuna.search_space.group_decomposed (optuna 5.0): ``_SearchSpaceGroup`` holds TPE's
@@ -46,6 +47,7 @@ from optuna.storages import RDBStorage
 # NOTE: optuna.storages._cached_storage._CachedStorage (optuna 5.0) is the trial cache Optuna
 # wraps every RDBStorage in when a Study is created; it has no public name.
 from optuna.storages._cached_storage import _CachedStorage
+from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
@@ -154,6 +156,30 @@ class RDBStorageSeams(RDBStorage):
             trial_id, param_name, param_value_internal, distribution, previous_distribution
         )
 
+    # NOTE: ``_set_trial_param_without_commit(session, trial_id, name, internal value,
+    # distribution, previous distribution or None)`` is the whole of ``_set_trial_param`` but
+    # its transaction, which ``optuna.storages._rdb.storage._create_scoped_session(
+    # scoped_session, ignore_integrity_error)`` opens and commits (rolling back and re-raising
+    # an IntegrityError unless told to ignore it).
+    def write_params(
+        self,
+        trial_id: int,
+        params: list[tuple[str, float, BaseDistribution, BaseDistribution | None]],
+    ) -> None:
+        """Record several drawn parameters of one trial in one transaction, each checked as
+        :meth:`write_param` checks it. When one of them is there already (a write whose commit
+        was acknowledged to nobody, then retried), each is written on its own instead, and the
+        ones there are left as they are, as Optuna's single writes do."""
+        try:
+            with _create_scoped_session(self.scoped_session) as session:
+                for name, value, distribution, previous in params:
+                    self._set_trial_param_without_commit(
+                        session, trial_id, name, value, distribution, previous
+                    )
+        except sqlalchemy.exc.IntegrityError:
+            for name, value, distribution, previous in params:
+                RDBStorageSeams.write_param(self, trial_id, name, value, distribution, previous)
+
     # NOTE: _CachedStorage.get_best_trial asks its backend ``_get_best_trial_id(study_id,
     # direction)``.
     def _get_best_trial_id(self, study_id: int, direction: StudyDirection) -> int:
@@ -179,6 +205,12 @@ class CachedStorageSeams(_CachedStorage):
     def refresh(self, study_id: int) -> None:
         """Read the study's new and unfinished trials from the database into the cache."""
         super()._read_trials_from_remote_storage(study_id)
+
+    @property
+    def backend(self) -> Any:
+        """The storage this cache reads from and writes through."""
+        # NOTE: _CachedStorage keeps it as ``_backend``.
+        return self._backend
 
     def cached_trials(self, study_id: int) -> list[FrozenTrial]:
         """The trials held in memory (unsorted; the objects themselves, not copies)."""

@@ -3,8 +3,10 @@ outage, and a new trial created only while the study's budget has room."""
 
 from __future__ import annotations
 
+import contextlib
 import random
-from collections.abc import Container, Sequence
+import threading
+from collections.abc import Container, Iterator, Sequence
 from typing import Any
 
 import optuna
@@ -51,6 +53,8 @@ class RetryingRDBStorage(RDBStorageSeams):
         # when given back): see Outage.release.
         self.outage.release = self.engine.dispose
         self.outage.reset = self.scoped_session.remove
+        # Per thread, inside params_in_one_transaction: the parameters drawn, by trial id.
+        self._batch = threading.local()
 
     # -- the study
 
@@ -144,6 +148,12 @@ class RetryingRDBStorage(RDBStorageSeams):
         distribution: BaseDistribution,
         previous_distribution: BaseDistribution | None,
     ) -> None:
+        pending = getattr(self._batch, "params", None)
+        if pending is not None:  # inside params_in_one_transaction, in this thread
+            pending.setdefault(trial_id, []).append(
+                (param_name, param_value_internal, distribution, previous_distribution)
+            )
+            return
         self.outage.call(
             super().write_param,
             trial_id,
@@ -152,6 +162,23 @@ class RetryingRDBStorage(RDBStorageSeams):
             distribution,
             previous_distribution,
         )
+
+    @contextlib.contextmanager
+    def params_in_one_transaction(self) -> Iterator[None]:
+        """The parameters this thread draws inside the block are written together when it ends,
+        one transaction per trial (Optuna writes each in its own: a commit, and its wait for the
+        disk, per parameter). They are written also when the block fails part-way, as they would
+        have been one by one; a trial trains only after the block, so a worker killed inside it
+        leaves no trained trial without its parameters. A parameter the study refuses (its
+        distribution changed) fails that write with Optuna's error, and none of the trial's
+        parameters is written."""
+        self._batch.params = {}
+        try:
+            yield
+        finally:
+            batch, self._batch.params = self._batch.params, None
+            for trial_id, params in batch.items():
+                self.outage.call(super().write_params, trial_id, params)
 
     def set_trial_state_values(
         self, trial_id: int, state: TrialState, values: Sequence[float] | None = None

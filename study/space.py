@@ -14,6 +14,7 @@ exists when ``num_layers > 1``; ``embedding_dim`` and ``max_length`` only for te
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 from dataclasses import dataclass, field, fields
@@ -270,14 +271,25 @@ def _names(space: SearchSpace, uses: tuple[str, ...]) -> list[str]:
 
 
 def suggest(trial: optuna.Trial, space: SearchSpace, uses: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Draw one configuration; returns every parameter the data uses, fixed ones included."""
+    """Draw one configuration; returns every parameter the data uses, fixed ones included.
+
+    A worker's storage writes the drawn parameters in one transaction
+    (:meth:`study.rdb.RetryingRDBStorage.params_in_one_transaction`); others one by one."""
     chosen: dict[str, Any] = {}
-    for name in _names(space, uses):
-        if _active(name, chosen):
-            chosen[name] = _suggest_one(trial, name, getattr(space, name))
-        else:
-            chosen[name] = 0.0
+    with _one_transaction(trial):
+        for name in _names(space, uses):
+            if _active(name, chosen):
+                chosen[name] = _suggest_one(trial, name, getattr(space, name))
+            else:
+                chosen[name] = 0.0
     return chosen
+
+
+def _one_transaction(trial: optuna.Trial) -> contextlib.AbstractContextManager[None]:
+    storage = getattr(trial, "storage", None)  # an optuna.Trial's (a FixedTrial has none)
+    backend = getattr(storage, "backend", storage)  # the worker's trial cache wraps it
+    batch = getattr(backend, "params_in_one_transaction", None)
+    return contextlib.nullcontext() if batch is None else batch()
 
 
 def _grid_values(name: str, p: Param) -> list[Any]:

@@ -331,3 +331,60 @@ def test_a_new_running_trial_has_a_heartbeat_from_its_first_commit(
     assert beats == 1
     study_id = storage.get_study_id_from_name(study_name)
     wait_until(lambda: storage.stale_trial_ids(study_id) == [orphan._trial_id], timeout=10)
+
+
+def _param_transactions(storage: BudgetedRDBStorage, trial_id: int) -> list[tuple[str, int]]:
+    """Each parameter of a trial with the transaction that wrote it (PostgreSQL's xmin)."""
+    with storage.engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT param_name, CAST(CAST(xmin AS text) AS bigint) FROM trial_params"
+                " WHERE trial_id = :t ORDER BY param_name"
+            ),
+            {"t": trial_id},
+        ).all()
+    return [(name, int(xid)) for name, xid in rows]
+
+
+def test_a_worker_writes_a_trial_s_drawn_parameters_in_one_transaction(
+    pg_url: str, study_name: str
+) -> None:
+    """The default space's parameters, drawn through a worker's trial cache, are written in one
+    transaction (Optuna alone commits each), with the values drawn; a space that changed under
+    the study is still refused; parameters drawn before a failure in the block are kept; and a
+    parameter written already (a commit nobody was told of, retried) does not lose the others."""
+    from study.config import load_config
+    from study.space import suggest
+
+    backend = open_storage(StorageConfig(kind="postgres", url=pg_url))
+    study = optuna.create_study(study_name=study_name, storage=TrialCache(backend, 0.5))
+    space = load_config([]).search_space
+    trial = study.ask()
+    chosen = suggest(trial, space)
+    written = _param_transactions(backend, trial._trial_id)
+    assert [name for name, _ in written] == sorted(trial.params) and len(written) >= 8
+    assert len({xid for _, xid in written}) == 1
+    assert backend.get_trial(trial._trial_id).params == {k: chosen[k] for k in trial.params}
+
+    second = study.ask()
+    refused = pytest.raises(ValueError, match="different distribution")
+    with refused, backend.params_in_one_transaction():
+        second.suggest_float("x", 0.0, 1.0)
+        second.suggest_categorical("lr", ["a", "b"])  # lr is a float in this study
+    assert [name for name, _ in _param_transactions(backend, second._trial_id)] == []
+
+    third = study.ask()
+    with pytest.raises(RuntimeError, match="mid-way"), backend.params_in_one_transaction():
+        third.suggest_float("x", 0.0, 1.0)
+        raise RuntimeError("the block failed mid-way")
+    assert [name for name, _ in _param_transactions(backend, third._trial_id)] == ["x"]
+
+    fourth = study.ask()
+    backend.write_param(
+        fourth._trial_id, "x", 0.25, optuna.distributions.FloatDistribution(0, 1), None
+    )
+    with backend.params_in_one_transaction():
+        fourth.suggest_float("x", 0.0, 1.0)  # its own draw: the row there already stays
+        fourth.suggest_float("y", 0.0, 1.0)
+    assert [name for name, _ in _param_transactions(backend, fourth._trial_id)] == ["x", "y"]
+    assert backend.get_trial(fourth._trial_id).params["x"] == 0.25
