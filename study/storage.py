@@ -27,7 +27,7 @@ from sqlalchemy.engine import URL, make_url
 from study._internals import pgserver_handles_lock
 from study._retry import Outage, causes, full, gave_up, transient
 from study.errors import ConfigError, StorageError, StudyError
-from study.rdb import COPIED, LOCK_NAMESPACE, RETRIED, BudgetedRDBStorage
+from study.rdb import COPIED, LOCK_NAMESPACE, NO_JIT, RETRIED, BudgetedRDBStorage
 from study.secrets import hide_password
 
 log = logging.getLogger(__name__)
@@ -378,6 +378,7 @@ def trial_counts(storage: RDBStorage, study_id: int) -> dict[str, int]:
             sa.text("SELECT state, count(*) FROM trials WHERE study_id = :s GROUP BY state"),
             {"s": study_id},
         ).all()
+        conn.execute(NO_JIT)
         interrupted = int(conn.execute(_INTERRUPTED, {"s": study_id}).scalar_one())
     counts = {state.name: 0 for state in optuna.trial.TrialState}
     counts.update({str(state): int(n) for state, n in rows})
