@@ -88,9 +88,9 @@ class _Rows:
 
     def make_room(self, size: int) -> None:
         if size > len(self.known):
-            grown = max(size, 2 * len(self.known), 64)
-            self.table = np.resize(self.table, (grown, self.table.shape[1]))
-            self.known = np.concatenate([self.known, np.zeros(grown - len(self.known), np.int8)])
+            more = max(size, 2 * len(self.known), 64) - len(self.known)
+            self.table = np.concatenate([self.table, np.zeros((more, self.table.shape[1]))])
+            self.known = np.concatenate([self.known, np.zeros(more, np.int8)])
 
 
 _NUMBER = operator.attrgetter("number")
