@@ -168,9 +168,9 @@ class _LastSplit:
     """A split (positions below and above) and the trials it was made of."""
 
     def __init__(self, trials: list[FrozenTrial], n_below: int, below: list[int],
-                 above: list[int]) -> None:  # fmt: skip
+                 above: list[int], running: list[int]) -> None:  # fmt: skip
         self.trials, self.n_below, self.below, self.above = list(trials), n_below, below, above
-        self.running = [i for i, t in enumerate(trials) if t.state == TrialState.RUNNING]
+        self.running = running
 
     def holds_for(self, trials: list[FrozenTrial], n_below: int) -> bool:
         """Whether ``trials`` are the same trials in the same states, in the same order.
@@ -220,8 +220,9 @@ class KeptSplit:
     def _rank(self, trial: FrozenTrial, study: optuna.Study) -> tuple[int, Any]:
         rank = self._ranks.get(trial.number)
         if rank is None:
-            if infeasible_trial_score(trial) > 0:
-                rank = (_INFEASIBLE, infeasible_trial_score(trial))
+            infeasible = infeasible_trial_score(trial)
+            if infeasible > 0:
+                rank = (_INFEASIBLE, infeasible)
             elif trial.state == TrialState.COMPLETE:
                 rank = (_COMPLETE, trial.value)
             elif trial.state == TrialState.PRUNED:
@@ -233,8 +234,9 @@ class KeptSplit:
 
     def _split(
         self, study: optuna.Study, trials: list[FrozenTrial], n_below: int
-    ) -> tuple[list[int], list[int]]:
-        """Positions in ``trials`` below and above the split, each in trial-number order."""
+    ) -> tuple[list[int], list[int], list[int]]:
+        """Positions in ``trials`` below and above the split, each in trial-number order, and
+        the positions of the running trials (above it)."""
         kinds: tuple[list[tuple[Any, int]], ...] = ([], [], [])
         running = []
         for i, trial in enumerate(trials):
@@ -243,7 +245,7 @@ class KeptSplit:
             else:
                 kind, key = self._rank(trial, study)
                 kinds[kind].append((key, i))
-        below, above = [], running
+        below, above = [], list(running)
         for kind, ranked in enumerate(kinds):
             # Stable sorts on the key alone, as Optuna's, so ties keep the order of ``trials``.
             reverse = kind == _COMPLETE and study.direction == StudyDirection.MAXIMIZE
@@ -255,7 +257,7 @@ class KeptSplit:
         number = [t.number for t in trials]
         below.sort(key=number.__getitem__)
         above.sort(key=number.__getitem__)
-        return below, above
+        return below, above, running
 
 
 def build_sampler(cfg: SamplerOptions, seed: int) -> optuna.samplers.BaseSampler:
