@@ -274,7 +274,7 @@ def suggest(trial: optuna.Trial, space: SearchSpace, uses: tuple[str, ...] = ())
     """Draw one configuration; returns every parameter the data uses, fixed ones included.
 
     A worker's storage writes the drawn parameters in one transaction
-    (:meth:`study.rdb.RetryingRDBStorage.params_in_one_transaction`); others one by one."""
+    (:meth:`study.trial_cache.TrialCache.params_in_one_transaction`); others one by one."""
     chosen: dict[str, Any] = {}
     with _one_transaction(trial):
         for name in _names(space, uses):
@@ -287,8 +287,7 @@ def suggest(trial: optuna.Trial, space: SearchSpace, uses: tuple[str, ...] = ())
 
 def _one_transaction(trial: optuna.Trial) -> contextlib.AbstractContextManager[None]:
     storage = getattr(trial, "storage", None)  # an optuna.Trial's (a FixedTrial has none)
-    backend = getattr(storage, "backend", storage)  # the worker's trial cache wraps it
-    batch = getattr(backend, "params_in_one_transaction", None)
+    batch = getattr(storage, "params_in_one_transaction", None)  # a worker's trial cache
     return contextlib.nullcontext() if batch is None else batch()
 
 

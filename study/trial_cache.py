@@ -8,6 +8,7 @@ of trials this is much of a worker's time between trials (``bench/coordination.p
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import random
@@ -96,6 +97,12 @@ class TrialCache(CachedStorageSeams):
         if wanted == _QUEUED:
             view = _spread(view)
         return copy.deepcopy(view) if deepcopy else list(view)
+
+    def params_in_one_transaction(self) -> contextlib.AbstractContextManager[None]:
+        """The backend's block that writes the parameters drawn in it together, where it has
+        one (:meth:`study.rdb.RetryingRDBStorage.params_in_one_transaction`)."""
+        batch = getattr(self.backend, "params_in_one_transaction", None)
+        return contextlib.nullcontext() if batch is None else batch()
 
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
         trial_id = super().create_new_trial(study_id, template_trial)
