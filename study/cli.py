@@ -28,7 +28,8 @@ TOP_LEVEL = """top-level settings (key=value):
   study.name, study.metric, study.direction, study.prune_on   which study, what a trial returns
   n_trials, max_epochs, seed                                   the global budget, per trial
   workers, workers_per_gpu, device (auto|cpu|cuda)             local processes, where they train
-  protocol.folds, protocol.train_fraction, protocol.retrain, protocol.ensemble
+  protocol.folds, protocol.train_fraction, protocol.retrain, protocol.ensemble,
+  protocol.selection (top|greedy), protocol.pool
   warm_start.study, report.out_dir, tracking.mlflow_uri, tracking.tensorboard_dir,
   storage.url, artifacts.base_path
   dashboard.writable, dashboard.user                           study dashboard: edits, its role"""

@@ -23,7 +23,7 @@ import torch
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from study import tracking, warm_start
+from study import protocol, tracking, warm_start
 from study.artifact_options import check_writable
 from study.artifacts import KeepBestModels, build_store
 from study.config import Config
@@ -196,7 +196,7 @@ def work(cfg: Config, run_trial: Callable[[optuna.Trial, TrialContext], float] =
     study_id = storage.get_study_id_from_name(cfg.study.name)
     failures = _Failures(cfg.worker.max_consecutive_failures)
     keep_best = KeepBestModels(
-        ctx.artifacts, lambda: study_lock(storage, study_id), cfg.protocol.ensemble
+        ctx.artifacts, lambda: study_lock(storage, study_id), protocol.pool_size(cfg.protocol)
     )
 
     def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:

@@ -9,7 +9,10 @@
   ``f * max_epochs + epoch``, so steps only grow and a pruner compares trials at the same fold and
   epoch. The trial's value is the mean over folds of each fold's best-epoch value.
 - ``ensemble = k``: the test scores the k best trials' models together, their predictions
-  averaged (each retrained first when the final model is retrained).
+  averaged (each retrained first when the final model is retrained). With
+  ``selection = greedy`` the members are chosen on validation instead (:mod:`study.ensemble`):
+  k picks, with replacement, from the ``pool`` best trials' models, each the one that most
+  lowers the validation loss of the average so far.
 - The final model: when a trial did not train on the whole training split (either option above,
   ``retrain=auto``) the best configuration is retrained on all of it before the test split is
   scored, for the number of epochs its trial found best. The test split is never used here.
@@ -39,6 +42,10 @@ if TYPE_CHECKING:  # torch is imported where a model trains: configs and status 
 log = logging.getLogger(__name__)
 
 
+#: ``protocol.selection``'s choices.
+SELECTIONS = ("top", "greedy")
+
+
 @dataclass
 class ProtocolConfig:
     #: k-fold cross-validation over train + validation; 0 (or 1) keeps the single split.
@@ -52,6 +59,12 @@ class ProtocolConfig:
     #: Test an ensemble of the k best trials (chosen on validation): their predictions averaged
     #: (class probabilities, or forecasts in the data's units). 1: the best trial alone.
     ensemble: int = 1
+    #: How the ensemble's members are chosen: top (the k best trials) or greedy (k picks with
+    #: replacement from the pool, each lowering the average's validation loss the most).
+    selection: str = "top"
+    #: Greedy selection's candidates: the pool best trials, whose models are kept while the
+    #: study runs. 0: four times ``ensemble``.
+    pool: int = 0
 
 
 def validate(cfg: ProtocolConfig, task: str) -> None:
@@ -68,6 +81,17 @@ def validate(cfg: ProtocolConfig, task: str) -> None:
         )
     if cfg.ensemble < 1:
         raise ConfigError(f"protocol.ensemble={cfg.ensemble}: use 1 (the best trial) or more")
+    if cfg.selection not in SELECTIONS:
+        raise ConfigError(
+            f"protocol.selection={cfg.selection!r} is not one of {', '.join(SELECTIONS)}"
+        )
+    if cfg.pool < 0:
+        raise ConfigError(f"protocol.pool={cfg.pool}: use 0 (four times protocol.ensemble) or more")
+    if cfg.selection == "greedy" and cfg.folds >= 2:
+        raise ConfigError(
+            "protocol.selection=greedy chooses among the trials' models by their validation "
+            "predictions, but cross-validated trials keep none; use protocol.selection=top"
+        )
     if cfg.retrain not in ("auto", "always", "never"):
         raise ConfigError(f"protocol.retrain={cfg.retrain!r} is not one of auto, always, never")
     if cfg.retrain == "never" and cfg.folds >= 2:
@@ -75,6 +99,14 @@ def validate(cfg: ProtocolConfig, task: str) -> None:
             "protocol.retrain=never needs one model per trial, but cross-validated trials keep "
             "none; use protocol.retrain=auto"
         )
+
+
+def pool_size(cfg: ProtocolConfig) -> int:
+    """How many of the best trials' models the study keeps: the ensemble's members, or greedy
+    selection's candidates (picks may repeat, so a pool smaller than the ensemble is fine)."""
+    if cfg.selection != "greedy":
+        return cfg.ensemble
+    return cfg.pool or 4 * cfg.ensemble
 
 
 def n_folds(cfg: ProtocolConfig) -> int:

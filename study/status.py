@@ -134,10 +134,19 @@ def test_line(t: dict[str, Any]) -> str:
         n = f"{t['n']} origin{'s' if t['n'] != 1 else ''}"
         line = f"TEST RMSE {t['rmse']:.4g} (MAE {t['mae']:.4g}, MAPE {t['mape']:.2f}%, {n})"
         metric, shown = "rmse", "{:.4g}"
-    members = t.get("ensemble", {}).get("members")
+    chosen = t.get("ensemble", {})
+    members = chosen.get("members")
     if members:
         alone = ", ".join(shown.format(m[metric]) for m in members)
-        line += f"; ensemble of {len(members)} trials (alone: {alone})"
+        trials = f"{len(members)} trial{'s' if len(members) != 1 else ''}"
+        if chosen.get("selection") == "greedy":
+            picks = "/".join(map(str, chosen["picks"]))
+            line += (
+                f"; ensemble of {trials} chosen greedily on validation from the "
+                f"{len(chosen['pool'])} best (picks {picks}; alone: {alone})"
+            )
+        else:
+            line += f"; ensemble of {trials} (alone: {alone})"
     classical = t.get("baselines") or {}
     if "seasonal_naive" in t:  # a score stored before the classical models existed
         classical = {"seasonal naive": t["seasonal_naive"], **classical}

@@ -1,7 +1,8 @@
 """The test set, touched once: the best trial's saved model is scored and the score stored.
 
 With ``protocol.ensemble=k`` the k best trials' models are scored together, their predictions
-averaged, and each member's own score is kept beside the ensemble's.
+averaged, and each member's own score is kept beside the ensemble's; with
+``protocol.selection=greedy`` the members are chosen on validation first (:mod:`study.ensemble`).
 
 With cross-validation or tuning on a fraction (:mod:`study.protocol`), the best configuration is
 first retrained on the whole training split, and that model is scored and kept instead.
@@ -23,7 +24,7 @@ import optuna
 import torch
 from optuna.artifacts.exceptions import ArtifactNotFound
 
-from study import baselines, protocol
+from study import baselines, ensemble, protocol
 from study.artifacts import build_store, read_model, write_model
 from study.config import Config
 from study.data import SequenceData, load_data
@@ -31,7 +32,7 @@ from study.devices import pick_device
 from study.errors import StudyError
 from study.models import architecture, build_model
 from study.rdb import BudgetedRDBStorage
-from study.storage import best_trials, study_lock
+from study.storage import study_lock
 from study.training import predict
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,11 @@ def _retrain(
     return model, summary
 
 
+def _view(loaded: SequenceData, trial: optuna.trial.FrozenTrial) -> SequenceData:
+    """The data as the trial saw it (its window, transform or text length)."""
+    return loaded.for_trial(trial.user_attrs.get("params_all", trial.params))
+
+
 def _member(
     cfg: Config,
     study: optuna.Study,
@@ -97,7 +103,7 @@ def _member(
     """One tested model: the trial's data view, its outputs on the test split, and the summary
     of its retraining (empty when the trial's own model is tested)."""
     params = trial.user_attrs.get("params_all", trial.params)
-    data = loaded.for_trial(params)
+    data = _view(loaded, trial)
     retrained: dict[str, Any] = {}
     if retrain_on is not None:
         model, retrained = _retrain(cfg, study, trial, data, params, retrain_on)
@@ -106,11 +112,29 @@ def _member(
     return data, predict(model, data.test), retrained
 
 
-def _stored_for(stored: dict[str, Any], numbers: list[int]) -> bool:
-    """Whether a stored score is the one these trials (best first) would get."""
+def _validation(cfg: Config, trial: optuna.trial.FrozenTrial, loaded: SequenceData) -> torch.Tensor:
+    """A candidate's own model's outputs on the validation split (which it did not train on),
+    in the form members are averaged in."""
+    data = _view(loaded, trial)
+    return data.combinable(predict(_load_model(cfg, trial, data), data.val), data.val)
+
+
+def _stored_for(stored: dict[str, Any], found: ensemble.Candidates) -> bool:
+    """Whether a stored score is the one these candidates (best first) would get."""
+    numbers = found.numbers
     if stored["trial"] != numbers[0]:
         return False
-    return list(stored.get("ensemble", {}).get("trials", numbers[:1])) == numbers
+    chosen = stored.get("ensemble", {})
+    if found.selection == "greedy":
+        return (
+            chosen.get("selection") == "greedy"
+            and chosen.get("pool") == numbers
+            and sum(chosen.get("picks", [])) == found.picks
+        )
+    return (
+        chosen.get("selection", "top") == "top"
+        and list(chosen.get("trials", numbers[:1])) == numbers
+    )
 
 
 def test_score(
@@ -124,15 +148,29 @@ def test_score(
     )
     study = optuna.load_study(study_name=cfg.study.name, storage=storage)
     with study_lock(storage, storage.get_study_id_from_name(cfg.study.name)):
-        chosen = best_trials(study, cfg.protocol.ensemble)
-        numbers = [t.number for t in chosen]
+        found = ensemble.candidates(study, cfg.protocol)
         stored: dict[str, Any] | None = study.user_attrs.get("test")
-        if stored is not None and _stored_for(stored, numbers):
+        if stored is not None and _stored_for(stored, found):
             return dict(stored)
-        log.info("evaluating trial(s) %s on the test split", ", ".join(map(str, numbers)))
         if loaded is None:
             loaded = load_data(cfg.data)
-        members = [_member(cfg, study, t, loaded, retrain_on) for t in chosen]
+        data_of = loaded  # mypy: a name the closures see as bound
+        # The targets in the best trial's view (every view has the same ones, in one order).
+        judge = _view(loaded, found.trials[0])
+        chosen = ensemble.choose(
+            found,
+            lambda t: _validation(cfg, t, data_of),
+            lambda mean: judge.combined_loss(mean, judge.val),
+        )
+        numbers = [t.number for t in chosen.trials]
+        log.info("evaluating trial(s) %s on the test split", ", ".join(map(str, numbers)))
+        members = [_member(cfg, study, t, loaded, retrain_on) for t in chosen.trials]
+        # A member picked twice counts twice in the average.
+        weighted = [
+            (view, out)
+            for (view, out, _), picks in zip(members, chosen.picks, strict=True)
+            for _ in range(picks)
+        ]
         data, outputs, retrained = members[0]
         if len(members) == 1:
             scores = {
@@ -140,9 +178,9 @@ def test_score(
                 **data.score(outputs, data.test),
             }
         else:
-            scores = data.ensemble_score([(view, out) for view, out, _ in members])
+            scores = data.ensemble_score(weighted)
         result = {
-            "trial": numbers[0],
+            "trial": found.numbers[0],
             **scores,
             "n": len(data.test),
             "evaluated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
@@ -150,21 +188,25 @@ def test_score(
             ),
             "evaluations": (stored or {}).get("evaluations", 0) + 1,
         }
-        if len(members) > 1:  # each member's own score, to see what averaging gained
+        if len(members) > 1 or found.selection == "greedy":
+            # Each member's own score, to see what averaging gained.
             result["ensemble"] = {
                 "trials": numbers,
                 "members": [
                     {"trial": n, **view.score(out, view.test)}
                     for n, (view, out, _) in zip(numbers, members, strict=True)
                 ],
+                "selection": found.selection,
             }
+            if found.selection == "greedy":
+                result["ensemble"] |= {"picks": chosen.picks, "pool": found.numbers}
         if retrained:
             result["retrained"] = retrained
         classical = baselines.for_test(loaded)  # the models to beat, on the same targets
         if classical:
             result["baselines"] = classical
         # The model's own answers, for the report (apart: `study test` prints the scores).
-        answers = data.answers([(view, out) for view, out, _ in members])
+        answers = data.answers(weighted)
         study.set_user_attr("test_answers", {"trial": numbers[0], **answers})
         study.set_user_attr("test", result)
         return result

@@ -22,7 +22,7 @@ from conftest import (
 )
 from optuna.trial import TrialState
 
-from study import iterations, protocol, status, testset
+from study import ensemble, iterations, protocol, status, testset
 from study.config import load_config
 from study.errors import ConfigError
 from study.setup import load_checked_data
@@ -83,6 +83,9 @@ def test_final_epochs_average_the_folds_best_epochs() -> None:
         (["data=airline", "protocol.folds=3"], "protocol.folds needs classification data"),
         (["protocol.train_fraction=0"], "protocol.train_fraction=0.0 must be in (0, 1]"),
         (["protocol.folds=3", "protocol.retrain=never"], "use protocol.retrain=auto"),
+        (["protocol.selection=best"], "protocol.selection='best' is not one of top, greedy"),
+        (["protocol.folds=3", "protocol.selection=greedy"], "use protocol.selection=top"),
+        (["protocol.pool=-1"], "protocol.pool=-1: use 0 (four times protocol.ensemble) or more"),
     ],
 )
 def test_bad_protocol_settings_are_refused(overrides: list[str], message: str) -> None:
@@ -351,3 +354,64 @@ def test_a_forecast_ensemble_retrains_each_member_through_validation(
     # Forecasts averaged in the data's units: never worse than the members' mean error.
     members = [m["rmse"] for m in scored["ensemble"]["members"]]
     assert scored["rmse"] <= sum(members) / len(members) + 1e-9
+
+
+def test_greedy_selection_adds_the_trial_that_errs_the_other_way_not_the_next_best() -> None:
+    target = torch.zeros(6)
+    best, near_copy, opposite = torch.full((6,), 1.0), torch.full((6,), 1.1), torch.full((6,), -1.2)
+
+    def mse(mean: torch.Tensor) -> float:
+        return float((mean - target).pow(2).mean())
+
+    # Ranked alone: best, near copy, opposite. Top-2 would average the first two (error 1.05).
+    picks = ensemble.greedy_picks([best, near_copy, opposite], mse, 2)
+    assert picks == [0, 2], "the second pick cancels the first one's error"
+    assert ensemble.greedy_picks([best, near_copy, opposite], mse, 3) == [0, 2, 0]
+    # A candidate whose loss is NaN is never picked; ties go to the better-ranked candidate.
+    nan = torch.full((6,), float("nan"))
+    assert ensemble.greedy_picks([nan, best, best.clone()], mse, 1) == [1]
+
+
+def test_a_greedy_ensemble_is_chosen_on_validation_from_the_kept_pool(
+    pg_url: str, study_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    overrides = [
+        "storage=postgres", f"storage.url={pg_url}", f"study.name={study_name}",
+        "data=airline", "n_trials=4", "pruner=none", "worker.threads=1",
+        "protocol.ensemble=3", "protocol.selection=greedy", "protocol.pool=3",
+        "search_space.input_length.value=24", *TINY,
+    ]  # fmt: skip
+    cfg = load_config(overrides)
+    assert run_worker(cfg) == 0
+    storage = open_storage(cfg.storage)
+    study = load_study(pg_url, study_name)
+    pool = best_trials(study, 3)
+    assert sorted(map(int, study.user_attrs["models"])) == sorted(t.number for t in pool)
+
+    scored = testset.test_score(cfg, storage)
+    chosen = scored["ensemble"]
+    assert chosen["selection"] == "greedy" and chosen["pool"] == [t.number for t in pool]
+    assert sum(chosen["picks"]) == 3 and set(chosen["trials"]) <= set(chosen["pool"])
+    # The same picks by hand: each trial's own model forecasts validation, in the data's units.
+    data = load_checked_data(cfg)
+    forecasts = []
+    for t in pool:
+        view = data.for_trial(t.user_attrs["params_all"])
+        out = predict(testset._load_model(cfg, t, view), view.val)
+        forecasts.append(view.units(out, view.val))
+    actual = data.for_trial(pool[0].user_attrs["params_all"]).val
+    truth = data.for_trial(pool[0].user_attrs["params_all"]).units(actual.y, actual)
+    picks = ensemble.greedy_picks(
+        forecasts, lambda mean: float((mean - truth).double().pow(2).mean()), 3
+    )
+    by_trial = [pool[i].number for i in picks]
+    assert chosen["trials"] == list(dict.fromkeys(by_trial))
+    assert chosen["picks"] == [by_trial.count(n) for n in chosen["trials"]]
+    assert "chosen greedily on validation from the 3 best" in status.test_line(scored)
+
+    assert testset.test_score(cfg, storage)["evaluations"] == 1, "asked again: the stored score"
+    top = load_config([*overrides, "protocol.selection=top"])
+    again = testset.test_score(top, storage)
+    assert again["evaluations"] == 2 and again["ensemble"]["selection"] == "top"
+    assert again["ensemble"]["trials"] == [t.number for t in pool]

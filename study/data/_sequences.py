@@ -113,13 +113,11 @@ class SequenceData:
 
     def ensemble_score(self, members: list[tuple[SequenceData, torch.Tensor]]) -> dict[str, float]:
         """Several models' outputs on the test split (each with the data view its trial used),
-        scored together: the class probabilities averaged."""
-        import torch.nn.functional as F
-
-        log_probs = self.averaged(members).clamp_min(1e-12).log()  # argmax and NLL of the mean
+        scored together: the class probabilities averaged (a member listed twice counts twice)."""
+        mean = self.averaged(members)
         return {
-            "loss": float(F.nll_loss(log_probs, self.test.y)),
-            **self.score(log_probs, self.test),
+            "loss": self.combined_loss(mean, self.test),
+            **self.score(mean.clamp_min(1e-12).log(), self.test),  # argmax of the mean
         }
 
     def answers(self, members: list[tuple[SequenceData, torch.Tensor]]) -> dict[str, Any]:
@@ -132,11 +130,23 @@ class SequenceData:
         counts = torch.bincount(y * k + pred, minlength=k * k).reshape(k, k)
         return {"classes": self.classes, "confusion": counts.tolist()}
 
+    def combinable(self, outputs: torch.Tensor, s: SequenceSet) -> torch.Tensor:
+        """A model's outputs on a split in the form members are averaged in: class
+        probabilities (forecasts in the data's units, for forecasting)."""
+        return outputs.softmax(1)
+
+    def combined_loss(self, mean: torch.Tensor, s: SequenceSet) -> float:
+        """The loss of averaged members on a split (``mean`` of :meth:`combinable`): the
+        negative log-likelihood of the mean probabilities."""
+        import torch.nn.functional as F
+
+        return float(F.nll_loss(mean.clamp_min(1e-12).log(), s.y))
+
     def averaged(self, members: list[tuple[SequenceData, torch.Tensor]]) -> torch.Tensor:
-        """The members' test outputs combined: their class probabilities, averaged."""
+        """The members' test outputs combined (:meth:`combinable`), averaged."""
         import torch
 
-        return torch.stack([out.softmax(1) for _, out in members]).mean(0)
+        return torch.stack([view.combinable(out, view.test) for view, out in members]).mean(0)
 
     def longest(self) -> int:
         """The most steps of a sequence the trials see (training and validation splits)."""

@@ -255,6 +255,14 @@ class SeriesData(SequenceData):
         """Forecasts averaged in the data's units (members may differ in window and transform)."""
         return forecast_scores(self.averaged(members), self.units(self.test.y, self.test))
 
+    def combinable(self, outputs: torch.Tensor, s: SequenceSet) -> torch.Tensor:
+        """Forecasts in the data's units: members may differ in window and transform."""
+        return self.units(outputs, s)
+
+    def combined_loss(self, mean: torch.Tensor, s: SequenceSet) -> float:
+        """The mean squared error of averaged forecasts, in the data's units."""
+        return float((mean - self.units(s.y, s)).double().pow(2).mean())
+
     def answers(self, members: list[tuple[SequenceData, torch.Tensor]]) -> dict[str, Any]:
         """The test forecasts in the data's units, averaged over the members, beside the actual
         values from a few seasons before the first test origin (the first
@@ -276,7 +284,7 @@ class SeriesData(SequenceData):
         import torch
 
         views = [(view, out) for view, out in members if isinstance(view, SeriesData)]
-        return torch.stack([view.units(out, view.test) for view, out in views]).mean(0)
+        return torch.stack([view.combinable(out, view.test) for view, out in views]).mean(0)
 
     def origins(self, split: str) -> tuple[int, int]:
         """The first and last forecast origin of ``val`` or ``test``."""
