@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import optuna
@@ -54,7 +54,7 @@ class Members:
     """The chosen trials (in the order they were first picked) and how often each was picked."""
 
     trials: list[optuna.trial.FrozenTrial]
-    picks: list[int] = field(default_factory=list)
+    picks: list[int]
 
 
 def candidates(study: optuna.Study, cfg: ProtocolConfig) -> Candidates:

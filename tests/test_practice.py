@@ -3,6 +3,7 @@ baseline and hand-tuned iterations, and warm starts from another study."""
 
 from __future__ import annotations
 
+import logging
 import signal
 from pathlib import Path
 
@@ -373,7 +374,11 @@ def test_greedy_selection_adds_the_trial_that_errs_the_other_way_not_the_next_be
 
 
 def test_a_greedy_ensemble_is_chosen_on_validation_from_the_kept_pool(
-    pg_url: str, study_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    pg_url: str,
+    study_name: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     overrides = [
@@ -400,11 +405,12 @@ def test_a_greedy_ensemble_is_chosen_on_validation_from_the_kept_pool(
         view = data.for_trial(t.user_attrs["params_all"])
         out = predict(testset._load_model(cfg, t, view), view.val)
         forecasts.append(view.units(out, view.val))
-    actual = data.for_trial(pool[0].user_attrs["params_all"]).val
-    truth = data.for_trial(pool[0].user_attrs["params_all"]).units(actual.y, actual)
-    picks = ensemble.greedy_picks(
-        forecasts, lambda mean: float((mean - truth).double().pow(2).mean()), 3
-    )
+    judge = data.for_trial(pool[0].user_attrs["params_all"])
+    # Averages are judged as the trials are: one member alone scores its trial's value.
+    for t, forecast in zip(pool, forecasts, strict=True):
+        assert judge.combined_loss(forecast, judge.val) == pytest.approx(t.value, rel=1e-4)
+    picks = ensemble.greedy_picks(forecasts, lambda m: judge.combined_loss(m, judge.val), 3)
+    assert picks[0] == 0, "the first pick is the best trial"
     by_trial = [pool[i].number for i in picks]
     assert chosen["trials"] == list(dict.fromkeys(by_trial))
     assert chosen["picks"] == [by_trial.count(n) for n in chosen["trials"]]
@@ -415,3 +421,8 @@ def test_a_greedy_ensemble_is_chosen_on_validation_from_the_kept_pool(
     again = testset.test_score(top, storage)
     assert again["evaluations"] == 2 and again["ensemble"]["selection"] == "top"
     assert again["ensemble"]["trials"] == [t.number for t in pool]
+    # A pool larger than the models kept: chosen from those, and said so.
+    wider = load_config([*overrides, "protocol.pool=4"])
+    with caplog.at_level(logging.WARNING, logger="study.ensemble"):
+        assert testset.test_score(wider, storage)["ensemble"]["pool"] == chosen["pool"]
+    assert "from the 3 best trials whose models the study kept, not 4" in caplog.text

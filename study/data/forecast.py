@@ -260,8 +260,12 @@ class SeriesData(SequenceData):
         return self.units(outputs, s)
 
     def combined_loss(self, mean: torch.Tensor, s: SequenceSet) -> float:
-        """The mean squared error of averaged forecasts, in the data's units."""
-        return float((mean - self.units(s.y, s)).double().pow(2).mean())
+        """Averaged forecasts (in the data's units) scored as :meth:`eval_loss` scores one
+        model's: the mean squared error of the transformed series in the common scale, so one
+        member alone gets its trial's value."""
+        forecast = mean.clamp_min(1e-12).log() if self.log else mean
+        err = forecast - self._unscaled(s.y, s)
+        return float((err.double() / self._common_scale().to(err.device)).pow(2).mean())
 
     def answers(self, members: list[tuple[SequenceData, torch.Tensor]]) -> dict[str, Any]:
         """The test forecasts in the data's units, averaged over the members, beside the actual
