@@ -3,8 +3,9 @@
 A study records what it searches when it is created (:func:`study.setup.settings_of`). The
 commands that read a study take only its name, or none at all: the name given, else the default
 name if that study exists, else the study last launched from this directory, else the storage's
-only study. The recorded data, model, search space, protocol and metric then replace the command
-line's defaults, so ``study test`` after ``study-launch data=airline`` needs no ``data=airline``.
+only study. The recorded data, model, search space, protocol, metric and seed then replace the
+command line's defaults, so ``study test`` after ``study-launch data=airline seed=1`` needs no
+``data=airline`` and retrains the final models with seed 1, as the launch did.
 A setting the command line names explicitly (``protocol.ensemble=3``) still wins.
 """
 
@@ -73,15 +74,17 @@ def _schema(group: str, recorded: dict[str, Any]) -> Any:
     )
 
 
+#: The recorded top-level keys a reading command re-applies, besides the groups.
+KEYS = ("study.metric", "seed")
+
+
 def _explicit(overrides: list[str]) -> list[tuple[str, Any]]:
-    """``key=value`` overrides inside the recorded groups (or of study.metric), parsed."""
-    parsed = OverridesParser.create().parse_overrides(
-        [o for o in overrides if "=" in o and o.split("=", 1)[0].count(".")]
-    )
+    """``key=value`` overrides inside the recorded groups (or of :data:`KEYS`), parsed."""
+    parsed = OverridesParser.create().parse_overrides([o for o in overrides if "=" in o])
     keep = []
     for o in parsed:
         key = o.key_or_group
-        if key.split(".")[0] in GROUPS or key == "study.metric":
+        if (key.count(".") and key.split(".")[0] in GROUPS) or key in KEYS:
             keep.append((key, o.value()))
     return keep
 
@@ -100,6 +103,8 @@ def apply(cfg: Config, settings: dict[str, Any] | None, overrides: list[str]) ->
     if settings.get("metric"):
         node.study.metric = settings["metric"]
         node.study.direction = "auto"
+    if "seed" in settings:  # recorded since greedy ensembles: older studies keep the default
+        node.seed = settings["seed"]
     for key, value in _explicit(overrides):
         OmegaConf.update(node, key, value, merge=False)
     result: Config = OmegaConf.to_object(node)  # type: ignore[assignment]

@@ -35,6 +35,8 @@ def settings_of(cfg: Config) -> dict[str, Any]:
         "protocol": plain(cfg.protocol),
         "iterations": plain(cfg.iterations),
         "warm_start": plain(cfg.warm_start),
+        # The final models' retraining draws from it: `study test` retrains with the same seed.
+        "seed": cfg.seed,
     }
 
 

@@ -17,10 +17,12 @@ from study.storage import open_storage
 
 def test_recorded_settings_replace_the_defaults_and_explicit_keys_win() -> None:
     launched = load_config(
-        ["data=airline", "protocol.ensemble=5", "study.metric=val_rmse", "model=gru"]
+        ["data=airline", "protocol.ensemble=5", "study.metric=val_rmse", "model=gru", "seed=3"]
     )
     plain = load_config([])
     cfg = recorded.apply(plain, settings_of(launched), ["protocol.ensemble=2"])
+    assert cfg.seed == 3, "the final models are retrained with the launch's seed"
+    assert recorded.apply(plain, settings_of(launched), ["seed=4"]).seed == 4
     assert cfg.data.name == "airline" and cfg.data.task() == "forecasting"
     assert cfg.model.cell == "gru" and cfg.study.metric == "val_rmse"
     assert cfg.study.direction == "minimize"
