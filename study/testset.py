@@ -154,7 +154,7 @@ def test_score(
             return dict(stored)
         if loaded is None:
             loaded = load_data(cfg.data)
-        data_of = loaded  # mypy: a name the closures see as bound
+        data_of = loaded  # narrowed to SequenceData for the lambda below (mypy)
         # The targets in the best trial's view (every view has the same ones, in one order).
         judge = _view(loaded, found.trials[0])
         chosen = ensemble.choose(
