@@ -245,7 +245,12 @@ class SeriesData(SequenceData):
         """The mean squared error in one scale for every trial (the transformed series'
         standard deviation over the training part), whatever the trial's seasonal treatment:
         trials stay comparable, for the sampler and the pruner alike."""
-        err = self._unscaled(outputs, s) - self._unscaled(s.y, s)
+        return self._common_mse(self._unscaled(outputs, s), s)
+
+    def _common_mse(self, forecast: torch.Tensor, s: SequenceSet) -> float:
+        """The mean squared error of forecasts of the transformed series (log with
+        ``data.log``, unscaled) against the split's targets, in the common scale."""
+        err = forecast - self._unscaled(s.y, s)
         return float((err.double() / self._common_scale().to(err.device)).pow(2).mean())
 
     def score(self, outputs: torch.Tensor, s: SequenceSet) -> dict[str, float]:
@@ -263,9 +268,7 @@ class SeriesData(SequenceData):
         """Averaged forecasts (in the data's units) scored as :meth:`eval_loss` scores one
         model's: the mean squared error of the transformed series in the common scale, so one
         member alone gets its trial's value."""
-        forecast = mean.clamp_min(1e-12).log() if self.log else mean
-        err = forecast - self._unscaled(s.y, s)
-        return float((err.double() / self._common_scale().to(err.device)).pow(2).mean())
+        return self._common_mse(mean.clamp_min(1e-12).log() if self.log else mean, s)
 
     def answers(self, members: list[tuple[SequenceData, torch.Tensor]]) -> dict[str, Any]:
         """The test forecasts in the data's units, averaged over the members, beside the actual
