@@ -41,8 +41,8 @@ class Candidates:
     trials: list[optuna.trial.FrozenTrial]
     #: ``greedy``, or ``top`` (then every candidate is a member).
     selection: str
-    #: The picks greedy selection makes.
-    picks: int
+    #: How many picks greedy selection makes (``protocol.ensemble``).
+    n_picks: int
 
     @property
     def numbers(self) -> list[int]:
@@ -103,7 +103,7 @@ def choose(
     ``validation`` outputs (combinable), judged by ``loss`` of their average."""
     if found.selection != "greedy":
         return Members(found.trials, [1] * len(found.trials))
-    picks = greedy_picks([validation(t) for t in found.trials], loss, found.picks)
+    picks = greedy_picks([validation(t) for t in found.trials], loss, found.n_picks)
     order = list(dict.fromkeys(picks))  # first picked first
     return Members([found.trials[i] for i in order], [picks.count(i) for i in order])
 

@@ -129,7 +129,7 @@ def _stored_for(stored: dict[str, Any], found: ensemble.Candidates) -> bool:
         return (
             chosen.get("selection") == "greedy"
             and chosen.get("pool") == numbers
-            and sum(chosen.get("picks", [])) == found.picks
+            and sum(chosen.get("picks", [])) == found.n_picks
         )
     return (
         chosen.get("selection", "top") == "top"
