@@ -12,7 +12,8 @@ everything needed to continue: model, optimizer, epoch, RNG states, the best epo
 the learning curve. Loading uses ``torch.load(weights_only=True)``.
 
 Finished trials leave no checkpoint behind; of the final models only the current best trial's
-(the best ``protocol.ensemble`` trials') are kept (:class:`KeepBestModels`).
+(the best ``protocol.ensemble`` trials', or greedy selection's ``protocol.pool``) are kept
+(:class:`KeepBestModels`).
 """
 
 from __future__ import annotations
@@ -276,7 +277,7 @@ class Checkpointer:
 
 class KeepBestModels:
     """After each completed trial, remove every final model but the ``keep`` best trials' (one,
-    or ``protocol.ensemble``'s members).
+    ``protocol.ensemble``'s members, or greedy selection's pool: :func:`study.protocol.pool_size`).
 
     The models kept are listed in the study's ``models`` user attribute (trial number to
     artifact id); the study's lock serialises workers.
