@@ -11,12 +11,17 @@ seeds' whole budgets, the epochs trained per trial that reached a target estimat
 success costs, steadier than the first successes of a few seeds. Two studies run at a time; the
 count is of epochs, so the machine's load does not change it.
 
+Study settings given before the options go to every study (another data set, a fixed search-space
+choice); with ``--write`` the table goes to the block ``--block`` of BENCHMARKS.md, so a second data
+set's table does not replace the default one's, and the command written above it names the
+settings (``--save`` keeps them with the histories, so ``--load`` names them too).
+
 A seed labels a repeat; it does not fix the draws (a worker seeds its sampler from ``seed``, its
 host and its process id). ``--save`` keeps every study's history as JSON; ``--load`` makes the
 tables from saved histories (several runs' seeds together) without training.
 
     python bench/pruning.py [SETTING=VALUE ...] [--seeds 0 1 2] [--targets 0.98 1.0]
-                            [--trials 60] [--save FILE] [--write]
+                            [--trials 60] [--save FILE] [--write] [--block pruning]
     python bench/pruning.py --load A.json B.json [--targets ...] [--write]
 """
 
@@ -42,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _markdown import write_block  # noqa: E402
 from coordination import URL  # noqa: E402
 
+SETTINGS = "settings"  # --save: the key of the study settings every study was given
 CONTENDERS = {
     "TPE + Hyperband": ["sampler=tpe", "pruner=hyperband"],
     "random, no pruning": ["sampler=random", "pruner=none"],
@@ -180,17 +186,24 @@ def main() -> int:
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--save", help="write every study's history (JSON) to this file")
     parser.add_argument("--load", nargs="+", help="no new runs: the tables of saved histories")
+    parser.add_argument("--block", default="pruning", help="BENCHMARKS.md block for --write")
     parser.add_argument(
         "overrides", nargs="*", help="study settings for every study, before the options"
     )
     args = parser.parse_args()
     if args.load:  # earlier runs' histories, merged: the seeds are theirs
-        runs = {}
+        runs, settings = {}, set()
         for path in args.load:
             for key, rows in json.loads(Path(path).read_text()).items():
+                if key == SETTINGS:  # the study settings the run was given
+                    settings.add(" ".join(rows))
+                    continue
                 c, s = key.rsplit("|", 1)
                 runs[(c, int(s))] = History([(r[0], r[1], r[2]) for r in rows])
         args.seeds = sorted({s for _, s in runs})
+        if len(settings) > 1:
+            raise SystemExit(f"--load: the files were run with different settings: {settings}")
+        args.overrides = " ".join(settings).split()
     else:
         jobs = [(c, s) for s in args.seeds for c in CONTENDERS]
 
@@ -201,7 +214,8 @@ def main() -> int:
         with ThreadPoolExecutor(max_workers=2) as pool:
             runs = dict(zip(jobs, pool.map(run, jobs), strict=True))
     if args.save:
-        Path(args.save).write_text(json.dumps({f"{c}|{s}": h.rows for (c, s), h in runs.items()}))
+        saved = {f"{c}|{s}": h.rows for (c, s), h in runs.items()}
+        Path(args.save).write_text(json.dumps({SETTINGS: args.overrides, **saved}))
     for (c, s), h in runs.items():
         print(f"{c:20s} seed {s}: {h.rows}")
 
@@ -209,16 +223,19 @@ def main() -> int:
     print(table)
     if args.write:
         source = (
-            f"--load {' '.join(args.load)}"
+            f"--load {' '.join(args.load)} --block {args.block}"
             if args.load
-            else f"--seeds {' '.join(map(str, args.seeds))} --trials {args.trials} "
-            f"--max-epochs {args.max_epochs}"
-        )
+            else " ".join(args.overrides)
+            + f" --seeds {' '.join(map(str, args.seeds))} --trials {args.trials} "
+            f"--max-epochs {args.max_epochs} --block {args.block}"
+        ).strip()
         trials = max(len(h.rows) for h in runs.values())
         write_block(
-            "pruning",
+            args.block,
             f"`python bench/pruning.py {source} --targets {' '.join(map(str, args.targets))} "
-            f"--write` ({time.strftime('%Y-%m-%d')}; target: best validation accuracy, "
+            f"--write` ({time.strftime('%Y-%m-%d')}; "
+            f"settings: {' '.join(args.overrides) or 'the defaults'}; "
+            "target: best validation accuracy, "
             f"{trials} trials per study, seeds {', '.join(map(str, args.seeds))}, "
             f"{os.cpu_count()} cores, one worker per study, two studies at a time):\n\n{table}",
         )
