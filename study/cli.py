@@ -68,9 +68,17 @@ def _show(cfg: Config) -> str:
 Command = Callable[["Config", list[str]], int]
 
 
-def run(command: Command | str, argv: list[str], worker: bool = False, prog: str = "") -> int:
+def run(
+    command: Command | str,
+    argv: list[str],
+    worker: bool = False,
+    prog: str = "",
+    reads_study: bool = False,
+) -> int:
     """Parse ``[--cfg] overrides...``, compose the config, and run ``command`` on it
-    (``"module:function"`` is imported only then, so ``--help`` stays instant)."""
+    (``"module:function"`` is imported only then, so ``--help`` stays instant). A command that
+    ``reads_study`` checks its settings once the study's recorded ones apply
+    (:func:`study.recorded.for_study`)."""
     if any(a in ("-h", "--help") for a in argv):
         print(usage(prog or sys.argv[0].rsplit("/", 1)[-1]))
         return 0
@@ -80,7 +88,7 @@ def run(command: Command | str, argv: list[str], worker: bool = False, prog: str
         from study import _logging
         from study.config import load_config
 
-        cfg = load_config(overrides)
+        cfg = load_config(overrides, check=not reads_study)
         if show:
             print(_show(cfg))
             return 0
@@ -145,7 +153,7 @@ def status_main(argv: list[str]) -> int:
             print(line)
         return 0
 
-    return run(show, overrides, prog="study status [--json]")
+    return run(show, overrides, prog="study status [--json]", reads_study=True)
 
 
 def list_main(argv: list[str]) -> int:
@@ -179,7 +187,7 @@ def test_main(argv: list[str]) -> int:
         print(json.dumps(result))
         return 0
 
-    return run(score, argv, prog="study test")
+    return run(score, argv, prog="study test", reads_study=True)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -238,7 +246,7 @@ def report_main(argv: list[str]) -> int:
             print(f"not drawn: {skipped}")
         return 0
 
-    return run(write, argv, prog="study report")
+    return run(write, argv, prog="study report", reads_study=True)
 
 
 def health_main(argv: list[str]) -> int:

@@ -174,8 +174,13 @@ def _register() -> None:
 _register()
 
 
-def load_config(overrides: list[str]) -> Config:
-    """Compose ``conf/`` with command-line overrides, validate, and return typed objects."""
+def load_config(overrides: list[str], check: bool = True) -> Config:
+    """Compose ``conf/`` with command-line overrides, validate, and return typed objects.
+
+    ``check=False`` (a command that reads a study) checks only the storage and artifact
+    settings it opens the study with: the rest depends on the study's recorded settings
+    (``study test protocol.retrain_seeds=5`` on a forecasting study is sound, though the
+    default data is not forecasting), and :func:`study.recorded.apply` checks it then."""
     try:
         if GlobalHydra.instance().is_initialized():  # inside a @hydra.main job (study-slurm)
             raw = compose(config_name="config", overrides=overrides)
@@ -190,7 +195,11 @@ def load_config(overrides: list[str]) -> Config:
         raise ConfigError(_missing_option(e)) from e
     except (HydraException, OmegaConfBaseException) as e:
         raise ConfigError(_one_line(e, overrides)) from e
-    validate(cfg)
+    if check:
+        validate(cfg)
+    else:
+        cfg.storage.validate()
+        cfg.artifacts.validate()
     return cfg
 
 

@@ -19,6 +19,9 @@
   Forecasting always retrains (``auto``) and on the validation part too: the forecast from the
   test's origins is then fitted on all of their past, as a classical model would be.
   ``retrain=always`` retrains any study's, on the training and validation splits together.
+  ``retrain_seeds = r`` retrains each tested configuration r times from different seeds and
+  averages its models' outputs, an ensemble over random initialisations (Lakshminarayanan et
+  al. 2017; N-BEATS averages its models the same way); it lowers the variance of one retraining.
 """
 
 from __future__ import annotations
@@ -65,6 +68,10 @@ class ProtocolConfig:
     #: Greedy selection's candidates: the pool best trials, whose models are kept while the
     #: study runs. 0: four times ``ensemble``.
     pool: int = 0
+    #: When the test retrains (see :func:`retrains`): how many times each chosen configuration
+    #: is retrained, from seeds ``seed``, ``seed + 1``, ..., its models' outputs averaged (an
+    #: ensemble over random initialisations). 1: one model per configuration.
+    retrain_seeds: int = 1
 
 
 def validate(cfg: ProtocolConfig, task: str) -> None:
@@ -94,6 +101,16 @@ def validate(cfg: ProtocolConfig, task: str) -> None:
         )
     if cfg.retrain not in ("auto", "always", "never"):
         raise ConfigError(f"protocol.retrain={cfg.retrain!r} is not one of auto, always, never")
+    if cfg.retrain_seeds < 1:
+        raise ConfigError(
+            f"protocol.retrain_seeds={cfg.retrain_seeds}: use 1 (one model per configuration) "
+            "or more"
+        )
+    if cfg.retrain_seeds > 1 and not retrains(cfg, task):
+        raise ConfigError(
+            f"protocol.retrain_seeds={cfg.retrain_seeds} averages retrained models, but this "
+            "study tests the trials' own models; add protocol.retrain=always"
+        )
     if cfg.retrain == "never" and cfg.folds >= 2:
         raise ConfigError(
             "protocol.retrain=never needs one model per trial, but cross-validated trials keep "

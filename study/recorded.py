@@ -90,8 +90,10 @@ def _explicit(overrides: list[str]) -> list[tuple[str, Any]]:
 
 
 def apply(cfg: Config, settings: dict[str, Any] | None, overrides: list[str]) -> Config:
-    """``cfg`` with the study's recorded settings, the command line's explicit keys on top."""
+    """``cfg`` with the study's recorded settings, the command line's explicit keys on top,
+    checked as a whole (the command line alone is not, see :func:`study.config.load_config`)."""
     if not settings:
+        validate(cfg)
         return cfg
     node = OmegaConf.structured(cfg)
     for group in GROUPS:

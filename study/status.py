@@ -163,7 +163,10 @@ def test_line(t: dict[str, Any]) -> str:
 
 def _retrained(t: dict[str, Any]) -> str:
     r = t.get("retrained")
-    return f"; retrained on {r['train_examples']} examples, {r['epochs']} epochs" if r else ""
+    if not r:
+        return ""
+    seeds = f", {r['seeds']} seeds averaged" if r.get("seeds", 1) > 1 else ""
+    return f"; retrained on {r['train_examples']} examples, {r['epochs']} epochs{seeds}"
 
 
 __all__ = ["best_line", "iterations_lines", "summary", "test_line"]

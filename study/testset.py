@@ -5,7 +5,9 @@ averaged, and each member's own score is kept beside the ensemble's; with
 ``protocol.selection=greedy`` the members are chosen on validation first (:mod:`study.ensemble`).
 
 With cross-validation or tuning on a fraction (:mod:`study.protocol`), the best configuration is
-first retrained on the whole training split, and that model is scored and kept instead.
+first retrained on the whole training split, and that model is scored and kept instead; with
+``protocol.retrain_seeds=r`` each chosen configuration is retrained r times from different seeds
+and its models' outputs averaged (only the first model is kept).
 
 Beside it, the classical models of :mod:`study.baselines`, scored on the same test targets, and
 the model's own answers (a confusion matrix, or forecasts against the actual values) in the
@@ -74,17 +76,20 @@ def _retrain(
     data: SequenceData,
     params: dict[str, Any],
     device: torch.device,
+    seed: int,
+    keep: bool,
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """The best configuration trained again on the whole training split; the model is kept on
-    the study as its final model (an artifact, like the trials' models)."""
+    """A configuration trained again on the whole training split; with ``keep`` the model is
+    kept on the study as its final model (an artifact, like the trials' models)."""
     epochs = protocol.final_epochs(best.user_attrs["curve"], cfg.study.metric, cfg.study.direction)
     with_validation = protocol.through_validation(cfg.protocol, data.task)
     model, summary = protocol.retrain(
-        cfg.model, data, params, epochs, with_validation, cfg.seed, device
+        cfg.model, data, params, epochs, with_validation, seed, device
     )
-    summary["model_artifact"] = write_model(
-        build_store(cfg.artifacts), study, model.state_dict(), architecture(params), data.dims()
-    )
+    if keep:
+        summary["model_artifact"] = write_model(
+            build_store(cfg.artifacts), study, model.state_dict(), architecture(params), data.dims()
+        )
     return model, summary
 
 
@@ -99,17 +104,35 @@ def _member(
     trial: optuna.trial.FrozenTrial,
     loaded: SequenceData,
     retrain_on: torch.device | None,
-) -> tuple[SequenceData, torch.Tensor, dict[str, Any]]:
-    """One tested model: the trial's data view, its outputs on the test split, and the summary
-    of its retraining (empty when the trial's own model is tested)."""
+    first: bool,
+) -> tuple[SequenceData, list[torch.Tensor], dict[str, Any]]:
+    """One tested configuration: the trial's data view, the outputs on the test split of its
+    model or models (one per seed of ``protocol.retrain_seeds`` when retrained), and the summary
+    of the first retraining (empty when the trial's own model is tested). The ``first``
+    member's first retrained model is the study's final model, the one retrained model kept."""
     params = trial.user_attrs.get("params_all", trial.params)
     data = _view(loaded, trial)
+    if retrain_on is None:
+        return data, [predict(_load_model(cfg, trial, data), data.test)], {}
+    outputs: list[torch.Tensor] = []
     retrained: dict[str, Any] = {}
-    if retrain_on is not None:
-        model, retrained = _retrain(cfg, study, trial, data, params, retrain_on)
-    else:
-        model = _load_model(cfg, trial, data)
-    return data, predict(model, data.test), retrained
+    for k in range(cfg.protocol.retrain_seeds):
+        keep = first and k == 0
+        model, summary = _retrain(cfg, study, trial, data, params, retrain_on, cfg.seed + k, keep)
+        outputs.append(predict(model, data.test))
+        retrained = retrained or summary
+    if cfg.protocol.retrain_seeds > 1:
+        retrained = {**retrained, "seeds": cfg.protocol.retrain_seeds}
+    return data, outputs, retrained
+
+
+def _own_score(view: SequenceData, outputs: list[torch.Tensor]) -> dict[str, float]:
+    """A member's score on the test split: its model's, or its seeds' models' averaged."""
+    if len(outputs) == 1:
+        return view.score(outputs[0], view.test)
+    scores = view.ensemble_score([(view, out) for out in outputs])
+    scores.pop("loss", None)
+    return scores
 
 
 def _validation(cfg: Config, trial: optuna.trial.FrozenTrial, loaded: SequenceData) -> torch.Tensor:
@@ -119,10 +142,11 @@ def _validation(cfg: Config, trial: optuna.trial.FrozenTrial, loaded: SequenceDa
     return data.combinable(predict(_load_model(cfg, trial, data), data.val), data.val)
 
 
-def _stored_for(stored: dict[str, Any], found: ensemble.Candidates) -> bool:
-    """Whether a stored score is the one these candidates (best first) would get."""
+def _stored_for(stored: dict[str, Any], found: ensemble.Candidates, seeds: int) -> bool:
+    """Whether a stored score is the one these candidates (best first) would get, each
+    retrained ``seeds`` times."""
     numbers = found.numbers
-    if stored["trial"] != numbers[0]:
+    if stored["trial"] != numbers[0] or stored.get("retrained", {}).get("seeds", 1) != seeds:
         return False
     chosen = stored.get("ensemble", {})
     if found.selection == "greedy":
@@ -150,7 +174,8 @@ def test_score(
     with study_lock(storage, storage.get_study_id_from_name(cfg.study.name)):
         found = ensemble.candidates(study, cfg.protocol)
         stored: dict[str, Any] | None = study.user_attrs.get("test")
-        if stored is not None and _stored_for(stored, found):
+        seeds = cfg.protocol.retrain_seeds if retrain_on is not None else 1
+        if stored is not None and _stored_for(stored, found, seeds):
             return dict(stored)
         if loaded is None:
             loaded = load_data(cfg.data)
@@ -164,18 +189,22 @@ def test_score(
         )
         numbers = [t.number for t in chosen.trials]
         log.info("evaluating trial(s) %s on the test split", ", ".join(map(str, numbers)))
-        members = [_member(cfg, study, t, loaded, retrain_on) for t in chosen.trials]
-        # A member picked twice counts twice in the average.
+        members = [
+            _member(cfg, study, t, loaded, retrain_on, first=i == 0)
+            for i, t in enumerate(chosen.trials)
+        ]
+        # A member picked twice counts twice in the average; its seeds' models share its weight.
         weighted = [
             (view, out)
-            for (view, out, _), picks in zip(members, chosen.picks, strict=True)
+            for (view, outs, _), picks in zip(members, chosen.picks, strict=True)
             for _ in range(picks)
+            for out in outs
         ]
         data, outputs, retrained = members[0]
-        if len(members) == 1:
+        if len(weighted) == 1:
             scores = {
-                "loss": data.eval_loss(outputs, data.test),
-                **data.score(outputs, data.test),
+                "loss": data.eval_loss(outputs[0], data.test),
+                **data.score(outputs[0], data.test),
             }
         else:
             scores = data.ensemble_score(weighted)
@@ -193,8 +222,8 @@ def test_score(
             result["ensemble"] = {
                 "trials": numbers,
                 "members": [
-                    {"trial": n, **view.score(out, view.test)}
-                    for n, (view, out, _) in zip(numbers, members, strict=True)
+                    {"trial": n, **_own_score(view, outs)}
+                    for n, (view, outs, _) in zip(numbers, members, strict=True)
                 ],
                 "selection": found.selection,
             }

@@ -87,6 +87,9 @@ def test_final_epochs_average_the_folds_best_epochs() -> None:
         (["protocol.selection=best"], "protocol.selection='best' is not one of top, greedy"),
         (["protocol.folds=3", "protocol.selection=greedy"], "use protocol.selection=top"),
         (["protocol.pool=-1"], "protocol.pool=-1: use 0 (four times protocol.ensemble) or more"),
+        (["protocol.retrain_seeds=0"], "protocol.retrain_seeds=0: use 1 (one model per"),
+        (["protocol.retrain_seeds=3"], "tests the trials' own models; add protocol.retrain=always"),
+        (["protocol.retrain_seeds=3", "protocol.retrain=never", "data=airline"], "retrain=always"),
     ],
 )
 def test_bad_protocol_settings_are_refused(overrides: list[str], message: str) -> None:
@@ -355,6 +358,45 @@ def test_a_forecast_ensemble_retrains_each_member_through_validation(
     # Forecasts averaged in the data's units: never worse than the members' mean error.
     members = [m["rmse"] for m in scored["ensemble"]["members"]]
     assert scored["rmse"] <= sum(members) / len(members) + 1e-9
+
+
+def test_retrain_seeds_average_a_configurations_models_and_keep_only_the_first(
+    pg_url: str, study_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = [
+        "storage=postgres", f"storage.url={pg_url}", f"study.name={study_name}", "data=airline",
+        "n_trials=2", "pruner=none", "worker.threads=1", "seed=4",
+        "search_space.input_length.value=24", *TINY,
+    ]  # fmt: skip
+    cfg = load_config([*args, "protocol.retrain_seeds=3"])
+    assert run_worker(cfg) == 0
+    models = tmp_path / ".study" / "artifacts"
+    before = {p for p in models.rglob("*") if p.is_file()}
+    storage = open_storage(cfg.storage)
+    scored = testset.test_score(cfg, storage)
+    after = {p for p in models.rglob("*") if p.is_file()}
+    assert len(after - before) == 1, "one final model kept, not one per seed"
+    assert scored["retrained"]["seeds"] == 3 and "model_artifact" in scored["retrained"]
+    assert "3 seeds averaged" in status.test_line(scored)
+    # The same forecast by hand: the configuration retrained from seeds 4, 5 and 6, averaged.
+    best = load_study(pg_url, study_name).trials[scored["trial"]]
+    params = best.user_attrs["params_all"]
+    view = load_checked_data(cfg).for_trial(params)
+    epochs = scored["retrained"]["epochs"]
+    outputs = [
+        predict(protocol.retrain(cfg.model, view, params, epochs, True, s, torch.device("cpu"))[0],
+                view.test)
+        for s in (4, 5, 6)
+    ]  # fmt: skip
+    by_hand = view.ensemble_score([(view, out) for out in outputs])
+    assert scored["rmse"] == pytest.approx(by_hand["rmse"], rel=1e-5)
+    alone = view.score(outputs[0], view.test)["rmse"]
+    assert scored["rmse"] != pytest.approx(alone, rel=1e-5), "the seeds' models differ"
+    # Asked with one seed: scored again, now the first seed's model alone.
+    one = testset.test_score(load_config([*args, "protocol.retrain_seeds=1"]), storage)
+    assert one["evaluations"] == 2 and "seeds" not in one["retrained"]
+    assert one["rmse"] == pytest.approx(alone, rel=1e-5)
 
 
 def test_greedy_selection_adds_the_trial_that_errs_the_other_way_not_the_next_best() -> None:

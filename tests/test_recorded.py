@@ -11,6 +11,7 @@ from conftest import TINY, Finished, Project, fresh_database
 
 from study import recorded
 from study.config import load_config
+from study.errors import ConfigError
 from study.setup import settings_of
 from study.storage import open_storage
 
@@ -28,6 +29,19 @@ def test_recorded_settings_replace_the_defaults_and_explicit_keys_win() -> None:
     assert cfg.study.direction == "minimize"
     assert cfg.protocol.ensemble == 2, "a key the command line names wins"
     assert cfg.search_space.seasonal.choices == ["none", "decompose", "difference"]
+
+
+def test_a_reading_command_checks_its_settings_with_the_studys_not_the_defaults() -> None:
+    """Forecasting retrains its final models, so several retraining seeds suit a forecasting
+    study, though the default data (classification, tested without retraining) refuses them."""
+    seeds = ["protocol.retrain_seeds=3"]
+    with pytest.raises(ConfigError, match="add protocol.retrain=always"):
+        load_config(seeds)
+    launched = settings_of(load_config(["data=airline"]))
+    cfg = recorded.apply(load_config(seeds, check=False), launched, seeds)
+    assert cfg.protocol.retrain_seeds == 3 and cfg.data.task() == "forecasting"
+    with pytest.raises(ConfigError, match="add protocol.retrain=always"):  # checked after all
+        recorded.apply(load_config(seeds, check=False), None, seeds)
 
 
 def test_the_name_falls_back_to_the_last_launch_here_then_the_only_study(
@@ -59,6 +73,14 @@ def test_after_a_launch_status_test_and_report_need_no_overrides(
     tested = project.run("study test")
     assert tested.code == 0, tested.err
     assert "rmse" in tested.json() and tested.json()["evaluations"] == 1
+    # A setting that suits the recorded data (forecasting retrains), not the default data.
+    averaged = project.run("study test", "protocol.retrain_seeds=2")
+    assert averaged.code == 0, averaged.err
+    assert averaged.json()["retrained"]["seeds"] == 2 and averaged.json()["evaluations"] == 2
+    refused = project.run("study test", "protocol.retrain_seeds=0")
+    assert refused.code == 2 and refused.err.strip().splitlines()[-1] == (
+        "error: protocol.retrain_seeds=0: use 1 (one model per configuration) or more"
+    ), refused.err
     report = project.run("study report")
     assert report.code == 0 and "TEST RMSE" in report.out, report.err
     # study list: the storage's studies; * marks the one the commands above read.
