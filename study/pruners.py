@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -85,3 +86,30 @@ class NoneConfig:
 def build_pruner(cfg: PrunerOptions) -> optuna.pruners.BasePruner:
     pruner: optuna.pruners.BasePruner = instantiate(cfg)
     return pruner
+
+
+def brackets(cfg: PrunerOptions, steps: int) -> int:
+    """How many brackets a Hyperband pruner runs over ``steps`` steps per trial (its own
+    formula, floor(log_rf(max / min)) + 1); 1 for every other pruner."""
+    if not isinstance(cfg, HyperbandConfig):
+        return 1
+    top = steps if cfg.max_resource == "auto" else int(cfg.max_resource)
+    low = max(int(cfg.min_resource), 1)
+    return max(math.floor(math.log(max(top, low) / low, cfg.reduction_factor)) + 1, 1)
+
+
+def startup_note(cfg: PrunerOptions, n_startup: int, n_trials: int, steps: int) -> str | None:
+    """A line when Hyperband leaves a learning sampler little of the budget: the sampler sees
+    only the trial's own bracket (Optuna's ``_filter_study``), so each bracket spends the
+    sampler's ``n_startup`` trials on random draws before it learns. None when most of the budget
+    is guided."""
+    k = brackets(cfg, steps)
+    random = k * n_startup
+    if k < 2 or n_startup < 1 or 2 * random <= n_trials:
+        return None
+    return (
+        f"pruner=hyperband runs {k} brackets and the sampler learns from each bracket's trials "
+        f"alone: the first {random} of n_trials={n_trials} are random draws "
+        f"(sampler.n_startup_trials={n_startup} per bracket); raise n_trials, lower "
+        "sampler.n_startup_trials, or use pruner=median"
+    )

@@ -8,7 +8,7 @@ from typing import Any
 import optuna
 from omegaconf import OmegaConf
 
-from study import iterations, samplers, space, warm_start
+from study import iterations, protocol, pruners, samplers, space, warm_start
 from study.config import Config
 from study.data import CLASSIFICATION, SequenceData, load_data
 from study.errors import ConfigError
@@ -118,6 +118,14 @@ def _notes(cfg: Config, data: SequenceData) -> list[str]:
             f"validation holds {len(data.val)} examples: trials tie and the pick rests on a "
             "handful; set protocol.folds=5 (k-fold over the training and validation splits)"
         )
+    bracketed = pruners.startup_note(
+        cfg.pruner,
+        int(getattr(cfg.sampler, "n_startup_trials", 0)),  # samplers that learn after a start
+        cfg.n_trials,
+        protocol.schedule(cfg.protocol, cfg.max_epochs).steps,
+    )
+    if bracketed:
+        notes.append(bracketed)
     return notes
 
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+
 import optuna
 import pytest
 from optuna.trial import TrialState
 
+from study import pruners
 from study._internals import (
     IncrementalGroupDecomposition,
     OptunaGroupDecomposition,
     optuna_split_trials,
 )
+from study.config import load_config
 from study.samplers import KeptSplit, TPEConfig, TPESampler, build_sampler
+from study.setup import load_checked_data
 from study.storage import StorageConfig, open_storage
 
 # These tests drive the storage with ask/tell, where Optuna notes that heartbeats are idle.
@@ -181,3 +186,32 @@ def test_incremental_groups_match_optunas_decomposition(pg_url: str, study_name:
             map(sorted, theirs.search_spaces)
         )
     assert {"cell"} in map(set, groups.search_spaces)
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "factor"), [(2, 40, 3), (1, 40, 3), (1, 100, 4), (5, 8, 3)]
+)
+def test_hyperband_brackets_are_counted_as_optuna_counts_them(
+    low: int, high: int, factor: int
+) -> None:
+    ours = pruners.HyperbandConfig(min_resource=low, max_resource=high, reduction_factor=factor)
+    theirs = optuna.pruners.HyperbandPruner(low, high, factor)
+    theirs._try_initialization(optuna.create_study())  # in memory: what it computes first
+    assert pruners.brackets(ours, high) == theirs._n_brackets
+
+
+def test_a_budget_hyperband_leaves_mostly_random_is_named_at_launch(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def notes(*overrides: str) -> list[str]:
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            load_checked_data(load_config(list(overrides)), warn=True)
+        return [r.getMessage() for r in caplog.records if "brackets" in r.getMessage()]
+
+    (line,) = notes("pruner=hyperband", "n_trials=40")  # 40 epochs from 2: 3 brackets
+    assert "the first 30 of n_trials=40 are random" in line and "raise n_trials" in line
+    assert notes("pruner=hyperband", "n_trials=60") == [], "half the budget guided"
+    assert notes("pruner=hyperband", "n_trials=40", "sampler=random") == [], "nothing to learn"
+    assert notes("pruner=hyperband", "n_trials=40", "sampler.n_startup_trials=5") == []
+    assert notes("n_trials=10") == [], "the median pruner shares every trial"
