@@ -109,7 +109,7 @@ def startup_note(cfg: PrunerOptions, n_startup: int, n_trials: int, steps: int) 
         return None
     return (
         f"pruner=hyperband runs {k} brackets and the sampler learns from each bracket's trials "
-        f"alone: the first {random} of n_trials={n_trials} are random draws "
-        f"(sampler.n_startup_trials={n_startup} per bracket); raise n_trials, lower "
+        f"alone: its first {k} x sampler.n_startup_trials = {random} trials are random draws, "
+        f"more than half of n_trials={n_trials}; raise n_trials, lower "
         "sampler.n_startup_trials, or use pruner=median"
     )

@@ -210,7 +210,8 @@ def test_a_budget_hyperband_leaves_mostly_random_is_named_at_launch(
         return [r.getMessage() for r in caplog.records if "brackets" in r.getMessage()]
 
     (line,) = notes("pruner=hyperband", "n_trials=40")  # 40 epochs from 2: 3 brackets
-    assert "the first 30 of n_trials=40 are random" in line and "raise n_trials" in line
+    assert "3 x sampler.n_startup_trials = 30 trials are random" in line
+    assert "more than half of n_trials=40; raise n_trials" in line
     assert notes("pruner=hyperband", "n_trials=60") == [], "half the budget guided"
     assert notes("pruner=hyperband", "n_trials=40", "sampler=random") == [], "nothing to learn"
     assert notes("pruner=hyperband", "n_trials=40", "sampler.n_startup_trials=5") == []
