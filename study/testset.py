@@ -201,7 +201,7 @@ def test_score(
             for out in outs
         ]
         data, outputs, retrained = members[0]
-        if len(weighted) == 1:
+        if len(members) == 1 and len(outputs) == 1:  # one model (picked once or more)
             scores = {
                 "loss": data.eval_loss(outputs[0], data.test),
                 **data.score(outputs[0], data.test),
