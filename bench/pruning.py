@@ -194,10 +194,9 @@ def main() -> int:
     if args.load:  # earlier runs' histories, merged: the seeds are theirs
         runs, settings = {}, set()
         for path in args.load:
-            for key, rows in json.loads(Path(path).read_text()).items():
-                if key == SETTINGS:  # the study settings the run was given
-                    settings.add(" ".join(rows))
-                    continue
+            saved = json.loads(Path(path).read_text())
+            settings.add(" ".join(saved.pop(SETTINGS, [])))  # none saved: the defaults
+            for key, rows in saved.items():
                 c, s = key.rsplit("|", 1)
                 runs[(c, int(s))] = History([(r[0], r[1], r[2]) for r in rows])
         args.seeds = sorted({s for _, s in runs})
