@@ -103,8 +103,8 @@ def launch(cfg: Config, overrides: list[str]) -> int:
     """Run the study to its budget with ``cfg.workers`` local processes; returns an exit code."""
     overrides = [o for o in overrides if not o.startswith(("worker.index=", "worker.threads="))]
     pick_device(cfg.device)  # device=cuda without CUDA: refused before a study exists
-    check_writable(cfg.artifacts)  # and a store the workers cannot write to
     data = load_checked_data(cfg, warn=True)  # bad data stops here, before a study exists
+    check_writable(cfg.artifacts)  # and a store the workers cannot write to (it makes the folder)
     storage = open_storage(cfg.storage)  # for embedded: keeps the server up while we run
     study = prepare_study(cfg, storage, data, warm_start.resolve(cfg, storage, data))
     recorded.remember(cfg.study.name)  # study status|test|report here need no study.name
