@@ -65,6 +65,16 @@ def _read_steps(cfg: IterationsConfig) -> tuple[str, list[Any]]:
     return cfg.file, loaded
 
 
+def named(cfg: IterationsConfig, key: str) -> list[Any]:
+    """The values the steps set ``key`` to themselves (not those they inherit)."""
+    _, steps = _read_steps(cfg)
+    return [
+        step["params"][key]
+        for step in steps
+        if isinstance(step, dict) and isinstance(step.get("params"), dict) and key in step["params"]
+    ]
+
+
 def resolve(
     cfg: IterationsConfig, search: space.SearchSpace, uses: tuple[str, ...]
 ) -> list[Iteration]:

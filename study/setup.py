@@ -78,6 +78,7 @@ def load_checked_data(cfg: Config, warn: bool = False) -> SequenceData:
     """Load the data before anything is created: bad data is refused here, with one line.
     ``warn``: log the data's warnings (the launcher, or a lone worker, does it once)."""
     data = load_data(cfg.data)
+    cut = _cut_input_length(cfg, data) if "input_length" in data.uses else None
     if "input_length" in data.uses:
         longest = space.upper(cfg.search_space.input_length)
         limit = getattr(data, "max_input_length", longest)
@@ -89,9 +90,33 @@ def load_checked_data(cfg: Config, warn: bool = False) -> SequenceData:
     if "seasonal" in data.uses:
         _check_seasonal(cfg, data)
     if warn:
-        for note in _notes(cfg, data):
+        for note in ([cut] if cut else []) + _notes(cfg, data):
             log.warning("%s", note)
     return data
+
+
+def _cut_input_length(cfg: Config, data: SequenceData) -> str | None:
+    """Cut a searched range of input windows at the data's ``input_cap`` (a share of the
+    training part, ``data.max_input_share``), in ``cfg`` itself, so every worker draws from the
+    same cut range and the study records it; keep any window a hand-tuned iteration names.
+    Returns the line that says so, or None when nothing was cut."""
+    p = cfg.search_space.input_length
+    most = max([getattr(data, "input_cap", 0), *iterations.named(cfg.iterations, "input_length")])
+    narrowed = space.cut(p, most) if most else None
+    if narrowed is None:
+        return None
+    cfg.search_space.input_length = narrowed
+    share = getattr(cfg.data, "max_input_share", 1)
+    searched = (
+        f"{narrowed.low:g} steps"
+        if narrowed.low == narrowed.high
+        else f"{narrowed.low:g} to {narrowed.high:g} steps"
+    )
+    return (
+        f"search_space.input_length searches {searched}, not up to {p.high:g}: at most "
+        f"{share:g} of the {data.info['train']} training steps (data.max_input_share; 1 "
+        "searches the whole range)"
+    )
 
 
 def _check_seasonal(cfg: Config, data: SequenceData) -> None:

@@ -217,6 +217,22 @@ def upper(p: Param) -> Any:
     return int(p.high) if p.integer else p.high
 
 
+def cut(p: Param, most: float) -> Param | None:
+    """A range cut to end at ``most`` or below (on its step grid, never below ``low``); None
+    when there is nothing to cut: a fixed value or explicit choices are the user's own."""
+    if _kind(p) != "range":
+        return None
+    assert p.low is not None and p.high is not None
+    high = max(p.low, most)
+    if p.step is not None:
+        high = p.low + math.floor((high - p.low) / p.step + 1e-9) * p.step
+    if p.integer:
+        high = math.floor(high)
+    if high >= p.high:
+        return None
+    return Param(low=p.low, high=high, log=p.log, step=p.step, integer=p.integer)
+
+
 def middle(p: Param) -> Any:
     """A parameter's plain default: its fixed value, its first choice, or the middle of its range
     (geometric on a log scale, on the step grid for integers and steps)."""

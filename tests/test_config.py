@@ -146,6 +146,18 @@ def test_bad_config_exits_2_and_creates_nothing(project: Project, study_name: st
     assert not (project.path / ".study").exists()
 
 
+def test_bad_data_exits_2_and_creates_nothing(project: Project, study_name: str) -> None:
+    """The data is checked before the artifact store is tried (which makes its folder)."""
+    args = (f"study.name={study_name}", "data=airline", "data.max_input_share=0")
+    result = project.run("study-launch", *args)
+    assert result.code == EXIT_CONFIG
+    assert result.err.strip().splitlines() == [
+        "error: data.max_input_share=0.0 must be in (0, 1]; 0.25 by default, 1 searches the "
+        "whole input_length range"
+    ]
+    assert not (project.path / ".study").exists()
+
+
 def test_password_is_never_printed(project: Project) -> None:
     result = project.run(
         "study status",

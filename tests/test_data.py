@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import Project, load_study, study_exists
+from conftest import TINY, Project, load_study, run_worker, study_exists
 
+from study import space
 from study.config import load_config
 from study.data import load_data
 from study.data.forecast import SeriesData
@@ -304,7 +305,58 @@ def test_a_highway_learns_a_linear_series_a_bare_recurrence_misses_in_few_epochs
 
 def test_input_length_longer_than_the_history_is_refused() -> None:
     with pytest.raises(ConfigError, match="input_length reaches 200 .* at most 97 steps"):
-        _data("data=airline", "search_space.input_length.high=200")
+        _data("data=airline", "search_space.input_length.high=200", "data.max_input_share=1")
+
+
+def test_the_searched_windows_end_at_a_quarter_of_the_training_part(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Airline trains on 109 months: windows of 48 leave 50 training windows and won validation
+    while losing the test, so the default range stops at 24 (a quarter is 27), and says so."""
+    cfg = load_config(["data=airline"])
+    load_checked_data(cfg, warn=True)
+    p = cfg.search_space.input_length
+    assert (p.low, p.high, p.step) == (12, 24, 12)
+    assert (
+        "search_space.input_length searches 12 to 24 steps, not up to 48: at most 0.25 of the 109"
+    ) in caplog.text
+    whole = load_config(["data=airline", "data.max_input_share=1"])
+    load_checked_data(whole)
+    assert whole.search_space.input_length.high == 48
+    # The user's own values are kept: explicit choices, and a window an iteration names.
+    chosen = load_config(["data=airline", "search_space.input_length.choices=[12,48]"])
+    load_checked_data(chosen)
+    assert chosen.search_space.input_length.choices == [12, 48]
+    named = load_config(
+        ["data=airline", "iterations.steps=[{name: long, params: {input_length: 36}}]"]
+    )
+    load_checked_data(named)
+    assert named.search_space.input_length.high == 36
+    # A short series never loses the range's low end.
+    assert (cut := space.cut(space.Param(low=12, high=48, step=12, integer=True), 5)) is not None
+    assert (cut.low, cut.high) == (12, 12)
+    with pytest.raises(DataError, match=r"data.max_input_share=0.0 must be in \(0, 1\]"):
+        _data("data=airline", "data.max_input_share=0")
+
+
+def test_a_study_draws_and_records_the_cut_range(
+    pg_url: str, study_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every worker cuts the same range from the same data, the study records it, and its
+    trials draw only windows inside it."""
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(
+        [
+            "storage=postgres", f"storage.url={pg_url}", f"study.name={study_name}",
+            "data=airline", "n_trials=4", "pruner=none", "worker.threads=1",
+            "sampler=random", *TINY,
+        ]
+    )  # fmt: skip
+    assert run_worker(cfg) == 0
+    study = load_study(pg_url, study_name)
+    assert study.user_attrs["settings"]["search_space"]["input_length"]["high"] == 24
+    windows = {t.params["input_length"] for t in study.trials}
+    assert windows <= {12, 24} and len(study.trials) == 4
 
 
 def test_metric_direction_follows_the_metric() -> None:

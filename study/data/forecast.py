@@ -29,6 +29,11 @@ if TYPE_CHECKING:  # torch is imported where tensors are made: configs and statu
 #: Forecast origins an automatic validation or test part holds (fewer when the series is short).
 ORIGINS = 12
 
+#: The longest input window the search tries, as a share of the training part (``data.
+#: max_input_share``): Box and Jenkins estimate autocorrelations only up to lag n/4, beyond which
+#: too few pairs of steps remain to learn a dependence from.
+MAX_INPUT_SHARE = 0.25
+
 
 @dataclass
 class _WindowOptions(BaseOptions):
@@ -44,6 +49,9 @@ class _WindowOptions(BaseOptions):
     test_size: int = 0
     #: Forecast log(values) (positive series with multiplicative seasonality).
     log: bool = False
+    #: The search's input windows reach at most this share of the training part: a range in
+    #: ``search_space.input_length`` is cut there, and the launcher says so. 1: the whole range.
+    max_input_share: float = MAX_INPUT_SHARE
 
     def task(self) -> str:
         return FORECASTING
@@ -116,6 +124,9 @@ class SeriesData(SequenceData):
     horizon: int = 12
     season: int = 12
     log: bool = False
+    #: The longest input window worth searching (``data.max_input_share`` of the training part;
+    #: 0: no cap).
+    input_cap: int = 0
     #: What the current splits were cut with (set by :meth:`for_trial`).
     scaled: _Scaled | None = None
     _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
@@ -362,6 +373,7 @@ def build_series(
     val_size: int,
     test_size: int,
     log: bool,
+    max_input_share: float = MAX_INPUT_SHARE,
     seed: int = 0,  # windows are deterministic; accepted so every option takes the seed
 ) -> SeriesData:
     import torch
@@ -378,6 +390,11 @@ def build_series(
         raise DataError(f"data.season={season} must be at least 1 (1: no season)")
     if (val_size and val_size < horizon) or (test_size and test_size < horizon):
         raise DataError("data.val_size and data.test_size must be at least data.horizon")
+    if not 0 < max_input_share <= 1:
+        raise DataError(
+            f"data.max_input_share={max_input_share} must be in (0, 1]; "
+            f"{MAX_INPUT_SHARE} by default, 1 searches the whole input_length range"
+        )
     val_size, test_size = part_sizes(len(values), horizon, season, val_size, test_size)
     val_end = len(values) - test_size
     train_end = val_end - val_size
@@ -429,6 +446,7 @@ def build_series(
         horizon=horizon,
         season=season,
         log=log,
+        input_cap=max(1, math.floor(max_input_share * train_end)) if max_input_share < 1 else 0,
     )
 
 
