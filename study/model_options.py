@@ -30,6 +30,7 @@ ARCHITECTURE = (
     "input_length",
     "fcn",
     "nb_ratios",
+    "ngrams",
 )
 
 #: How the recurrent outputs become one vector (``search_space.pooling``): the last state of each

@@ -79,6 +79,7 @@ class SequenceModel(nn.Module):
         input_length: int = 0,
         fcn: bool = False,
         nb_ratios: bool = False,
+        ngrams: bool = False,
     ) -> None:
         super().__init__()
         if pooling not in POOLINGS:
@@ -121,6 +122,12 @@ class SequenceModel(nn.Module):
         self.fcn: FCNBranch | None = FCNBranch(n_features_in) if fcn else None
         width = hidden_size * self.directions + (FCNBranch.WIDTH if fcn else 0)
         self.head = nn.Linear(width, n_outputs)
+        # Text: a linear model of the words and word pairs added to the head's output.
+        self.ngrams: NgramLinear | None = None
+        if ngrams:
+            if not vocab_size:
+                raise ValueError("ngrams needs token inputs (text data)")
+            self.ngrams = NgramLinear(vocab_size, n_outputs)
         # Forecasting: a linear map of the whole input window added to the head's output.
         self.highway: nn.Linear | None = None
         if highway:
@@ -152,6 +159,8 @@ class SequenceModel(nn.Module):
         if branch is not None:
             pooled = torch.cat([pooled, branch], dim=1)
         out: torch.Tensor = self.head(pooled)
+        if self.ngrams is not None:
+            out = out + self.ngrams(x, lengths)
         if self.highway is not None:
             out = out + self.highway(x.flatten(1))
         return out
@@ -192,6 +201,36 @@ def valid_steps(lengths: torch.Tensor, steps: int, device: torch.device) -> torc
     """(N, steps) booleans on ``device``: which of the padded steps lie inside each sequence
     (``lengths`` stays on the CPU, as packing wants it)."""
     return (torch.arange(steps) < lengths.unsqueeze(1)).to(device)
+
+
+class NgramLinear(nn.Module):
+    """A linear model of each text's words and word pairs (the pairs hashed into
+    :attr:`PAIR_BUCKETS` buckets beside the vocabulary), whose scores are added to the network's:
+    the bag-of-n-grams linear classifier that is the strong baseline on short texts (Wang &
+    Manning 2012; fastText, Joulin et al. 2017), trained jointly with the recurrence as wide &
+    deep models are (Cheng et al. 2016). It starts at zero, so it adds only what it learns."""
+
+    PAIR_BUCKETS = 2**18
+
+    def __init__(self, vocab_size: int, n_outputs: int) -> None:
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.weights = nn.EmbeddingBag(
+            vocab_size + self.PAIR_BUCKETS, n_outputs, mode="sum", padding_idx=0
+        )
+        nn.init.zeros_(self.weights.weight)
+
+    def ids(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(N, 2T - 1): each text's word ids, then its word pairs' buckets; 0 (padding) past
+        its length."""
+        valid = valid_steps(lengths, x.shape[1], x.device)
+        words = x.masked_fill(~valid, 0)
+        pairs = (x[:, :-1] * 1_000_003 + x[:, 1:]) % self.PAIR_BUCKETS + self.vocab_size
+        return torch.cat([words, pairs.masked_fill(~valid[:, 1:], 0)], dim=1)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.weights(self.ids(x, lengths))
+        return out
 
 
 class ConvStem(nn.Module):

@@ -9,7 +9,7 @@ Every tunable parameter is a :class:`Param`. One of three forms:
 Define-by-run handles the conditional parameters: ``dropout`` (between stacked layers) only
 exists when ``num_layers > 1``; ``embedding_dim`` and ``max_length`` only for text data,
 ``input_length`` only for forecasting, ``fcn`` only for numeric series classification,
-``nb_ratios`` only for text (the data says which it uses).
+``nb_ratios`` and ``ngrams`` only for text (the data says which it uses).
 """
 
 from __future__ import annotations
@@ -78,6 +78,8 @@ class SearchSpace:
     max_length: Param = _p(choices=[32, 64, 128])
     #: Text: each token's naive Bayes log-count ratios beside its embedding.
     nb_ratios: Param = _p(choices=[False])
+    #: Text: a linear model of the words and word pairs added to the network's output.
+    ngrams: Param = _p(choices=[False])
     #: Forecasting: the steps of history the model sees.
     input_length: Param = _p(low=12, high=48, step=12, integer=True)
     #: Forecasting with a season: none, decompose (take the training part's seasonal component
@@ -92,6 +94,7 @@ DATA_PARAMS = (
     "embedding_dim",
     "max_length",
     "nb_ratios",
+    "ngrams",
     "input_length",
     "seasonal",
     "highway",

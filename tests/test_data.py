@@ -150,7 +150,7 @@ def _reviews(user_files: dict, *more: str):  # type: ignore[no-untyped-def]
 
 def test_own_text_csv_trains_end_to_end(user_files: dict) -> None:
     data = _reviews(user_files)
-    assert data.uses == ("embedding_dim", "max_length", "nb_ratios")
+    assert data.uses == ("embedding_dim", "max_length", "nb_ratios", "ngrams")
     assert data.classes == ["neg", "pos"] and data.info["test"] == 30
     assert _fit(data, {"embedding_dim": 16, "max_length": 8}, 10)["accuracy"] > 0.95
 
@@ -182,7 +182,7 @@ def test_an_aclimdb_folder_and_glove_vectors(tmp_path: Path) -> None:
     glove.write_text("good 1 0 0\nbad 0 1 0\nfilm 0 0 1\n")
     data = _data("data=text", f"data.train_path={tmp_path / 'aclImdb'}", f"data.embeddings={glove}")
     assert len(data.test) == 20 and data.classes == ["neg", "pos"]
-    assert data.uses == ("max_length", "nb_ratios") and data.dims()["embedding_dim"] == 3
+    assert data.uses == ("max_length", "nb_ratios", "ngrams") and data.dims()["embedding_dim"] == 3
     assert data.pretrained is not None
     rows = {tuple(r) for r in data.pretrained.tolist()}
     assert {(1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)} <= rows  # good, bad, film

@@ -46,6 +46,7 @@ def test_dropout_between_layers_exists_only_in_stacked_networks() -> None:
     [
         ("fcn", {"japanese_vowels", "ucr"}),  # LSTM-FCN classifies numeric series
         ("nb_ratios", {"rotten_tomatoes"}),  # naive Bayes ratios weigh words
+        ("ngrams", {"rotten_tomatoes"}),  # a linear model of words and pairs
     ],
 )
 def test_data_specific_parameters_are_drawn_only_for_their_data(

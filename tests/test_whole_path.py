@@ -72,7 +72,8 @@ def test_a_text_study_s_models_carry_the_ratios_of_the_texts_they_trained_on(
     user_files: dict[str, Path],
 ) -> None:  # fmt: skip
     """``nb_ratios``: a trial's model counts its training split, the final model retrained
-    through validation counts both, and both are read back from the saved models."""
+    through validation counts both, and both are read back from the saved models; the n-gram
+    part (``ngrams``) is saved and read back with them."""
     monkeypatch.chdir(tmp_path)
     cfg = load_config(
         [
@@ -81,6 +82,7 @@ def test_a_text_study_s_models_carry_the_ratios_of_the_texts_they_trained_on(
             "data=text", f"data.train_path={user_files['text_csv']}",
             "data.text_column=review", "data.label_column=sentiment",
             "search_space.nb_ratios.value=true", "protocol.retrain=always",
+            "search_space.ngrams.value=true",
         ]
     )  # fmt: skip
     assert run_worker(cfg) == 0
@@ -95,3 +97,5 @@ def test_a_text_study_s_models_carry_the_ratios_of_the_texts_they_trained_on(
     both = concat(data.train, data.val)
     assert retrained["train_examples"] == len(both)
     assert torch.equal(final, nb_ratios(both, data.vocab_size, 2))
+    weights = read_model(cfg.artifacts, retrained["model_artifact"])["state_dict"]
+    assert weights["ngrams.weights.weight"].abs().sum() > 0, "the n-gram part was trained"

@@ -76,8 +76,8 @@ class TextData(SequenceData):
 def text_params(embeddings: str) -> tuple[str, ...]:
     """Pretrained vectors fix the embedding size; otherwise it is tuned."""
     if embeddings:
-        return ("max_length", "nb_ratios")
-    return ("embedding_dim", "max_length", "nb_ratios")
+        return ("max_length", "nb_ratios", "ngrams")
+    return ("embedding_dim", "max_length", "nb_ratios", "ngrams")
 
 
 def tokenize(text: str) -> list[str]:
