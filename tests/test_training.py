@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -224,6 +226,20 @@ def test_retraining_before_the_test_says_how_it_goes(
     ]  # fmt: skip
 
 
+def _tiny_text_model(data: SequenceData, epochs: int, **part: Any) -> tuple[SequenceModel, float]:
+    """An 8-unit LSTM on token ids, trained as a trial trains it (its naive Bayes ratios, if it
+    has them, counted first): the model and its validation accuracy."""
+    torch.manual_seed(0)
+    model = SequenceModel(0, 2, "lstm", 8, vocab_size=data.vocab_size, embedding_dim=8,
+                          pooling="max", **part)  # fmt: skip
+    fit_ratios(model, data.train)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(epochs):
+        train_epoch(model, opt, data, 16, 1.0, gen)
+    return model, evaluate(model, data, data.val)["accuracy"]
+
+
 def test_naive_bayes_ratios_hand_a_small_text_set_its_sentiment_words() -> None:
     """200 texts of eight noise words and one of twenty sentiment words: three epochs are too
     few for embeddings learnt from nothing, not with the ratios beside them (NBSVM's log-count
@@ -242,15 +258,7 @@ def test_naive_bayes_ratios_hand_a_small_text_set_its_sentiment_words() -> None:
                         vocab_size=vocab)  # fmt: skip
     accuracy = {}
     for ratios in (True, False):
-        torch.manual_seed(0)
-        model = SequenceModel(0, 2, "lstm", 8, vocab_size=vocab, embedding_dim=8,
-                              pooling="max", nb_ratios=ratios)  # fmt: skip
-        fit_ratios(model, data.train)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-        gen = torch.Generator().manual_seed(0)
-        for _ in range(3):
-            train_epoch(model, opt, data, 16, 1.0, gen)
-        accuracy[ratios] = evaluate(model, data, data.val)["accuracy"]
+        model, accuracy[ratios] = _tiny_text_model(data, 3, nb_ratios=ratios)
         if ratios:
             assert torch.equal(model.state_dict()["ratios"], nb_ratios(data.train, vocab, 2))
     assert accuracy[True] > 0.9 and accuracy[False] < 0.75, accuracy
@@ -275,16 +283,7 @@ def test_the_ngram_part_learns_a_word_order_that_a_bag_of_words_cannot_see() -> 
 
     data = SequenceData("pairs", texts(300), texts(200), texts(10), 0, ["ba", "ab"],
                         vocab_size=vocab)  # fmt: skip
-    accuracy = {}
-    for ngrams in (True, False):
-        torch.manual_seed(0)
-        model = SequenceModel(0, 2, "lstm", 8, vocab_size=vocab, embedding_dim=8,
-                              pooling="max", ngrams=ngrams)  # fmt: skip
-        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-        gen = torch.Generator().manual_seed(0)
-        for _ in range(2):
-            train_epoch(model, opt, data, 16, 1.0, gen)
-        accuracy[ngrams] = evaluate(model, data, data.val)["accuracy"]
+    accuracy = {ngrams: _tiny_text_model(data, 2, ngrams=ngrams)[1] for ngrams in (True, False)}
     assert accuracy[True] > 0.9 and accuracy[False] < 0.75, accuracy
 
 
