@@ -78,8 +78,9 @@ def load_checked_data(cfg: Config, warn: bool = False) -> SequenceData:
     """Load the data before anything is created: bad data is refused here, with one line.
     ``warn``: log the data's warnings (the launcher, or a lone worker, does it once)."""
     data = load_data(cfg.data)
-    cut = _cut_input_length(cfg, data) if "input_length" in data.uses else None
+    cut = None
     if "input_length" in data.uses:
+        cut = _cut_input_length(cfg, data)
         longest = space.upper(cfg.search_space.input_length)
         limit = getattr(data, "max_input_length", longest)
         if longest > limit:
@@ -100,9 +101,10 @@ def _cut_input_length(cfg: Config, data: SequenceData) -> str | None:
     training part, ``data.max_input_share``), in ``cfg`` itself, so every worker draws from the
     same cut range and the study records it; keep any window a hand-tuned iteration names.
     Returns the line that says so, or None when nothing was cut."""
-    p = cfg.search_space.input_length
-    most = max([getattr(data, "input_cap", 0), *iterations.named(cfg.iterations, "input_length")])
-    narrowed = space.cut(p, most) if most else None
+    p, cap = cfg.search_space.input_length, getattr(data, "input_cap", 0)
+    if not cap:  # data.max_input_share=1: the whole range
+        return None
+    narrowed = space.cut(p, max([cap, *iterations.named(cfg.iterations, "input_length")]))
     if narrowed is None:
         return None
     cfg.search_space.input_length = narrowed

@@ -327,11 +327,14 @@ def test_the_searched_windows_end_at_a_quarter_of_the_training_part(
     chosen = load_config(["data=airline", "search_space.input_length.choices=[12,48]"])
     load_checked_data(chosen)
     assert chosen.search_space.input_length.choices == [12, 48]
-    named = load_config(
-        ["data=airline", "iterations.steps=[{name: long, params: {input_length: 36}}]"]
-    )
+    step = "iterations.steps=[{name: long, params: {input_length: 36}}]"
+    named_overrides = ["data=airline", step]
+    named = load_config(named_overrides)
     load_checked_data(named)
     assert named.search_space.input_length.high == 36
+    uncut = load_config([*named_overrides, "data.max_input_share=1"])
+    load_checked_data(uncut)
+    assert uncut.search_space.input_length.high == 48, "no cap: an iteration cuts nothing"
     # A short series never loses the range's low end.
     assert (cut := space.cut(space.Param(low=12, high=48, step=12, integer=True), 5)) is not None
     assert (cut.low, cut.high) == (12, 12)
