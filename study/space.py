@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import optuna
@@ -233,7 +233,7 @@ def cut(p: Param, most: float) -> Param | None:
         high = math.floor(high)
     if high >= p.high:
         return None
-    return Param(low=p.low, high=high, log=p.log, step=p.step, integer=p.integer)
+    return replace(p, high=high)
 
 
 def middle(p: Param) -> Any:
