@@ -66,7 +66,7 @@ def forecasts(data: SeriesData) -> dict[str, dict[str, float]]:
     work = data.transformed()
     fit_end = data.val_end  # the final model's training part: training and validation
     models: list[tuple[str, Forecaster]] = [_ets(work[:fit_end, 0], data.season, data.log)]
-    models.append(_arima(work[:fit_end, 0], data.season))
+    models.append(arima(work[:fit_end, 0], data.season))
     for label, forecaster in models:
         try:
             with warnings.catch_warnings():
@@ -134,9 +134,9 @@ def _ets(fit: np.ndarray, season: int, logged: bool) -> tuple[str, Forecaster]:
     return label, forecast
 
 
-def _arima(fit: np.ndarray, season: int) -> tuple[str, Forecaster]:
+def arima(fit: np.ndarray, season: int) -> tuple[str, Forecaster]:
     """SARIMA(0,1,1)(0,1,1)s with a season and three seasons of data; otherwise AR(p) with a
-    constant, p up to 12 chosen by AIC."""
+    constant, p up to 12 chosen by AIC. Also the base of ``search_space.base=arima``."""
     from statsmodels.tsa.statespace.sarimax import SARIMAX
 
     if season > 1 and len(fit) >= 3 * season:

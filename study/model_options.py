@@ -31,6 +31,7 @@ ARCHITECTURE = (
     "fcn",
     "nb_ratios",
     "ngrams",
+    "base",
 )
 
 #: How the recurrent outputs become one vector (``search_space.pooling``): the last state of each

@@ -29,7 +29,9 @@ contrast.
 Forecasts may add a linear map of the input window to the head's output (``highway``): the
 autoregressive component of LSTNet (Lai et al. 2018), which keeps the network's forecast
 anchored to the scale of its input where a small series gives a recurrence too little to learn
-from.
+from. On a classical base (``base``: the targets are what the ARIMA model's forecast misses) the
+head and the highway start at zero, so the untrained network forecasts the classical model's
+forecast and learns only a correction to it.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ class SequenceModel(nn.Module):
         fcn: bool = False,
         nb_ratios: bool = False,
         ngrams: bool = False,
+        base: str = "none",
     ) -> None:
         super().__init__()
         if pooling not in POOLINGS:
@@ -134,6 +137,11 @@ class SequenceModel(nn.Module):
             if input_length < 1 or vocab_size:
                 raise ValueError("highway needs numeric inputs of a fixed input_length")
             self.highway = nn.Linear(input_length * n_inputs, n_outputs)
+        if base != "none":  # a correction of the classical forecast starts at none
+            for layer in (self.head, self.highway):
+                if layer is not None:
+                    nn.init.zeros_(layer.weight)
+                    nn.init.zeros_(layer.bias)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         steps = self.embedding(x) if self.embedding is not None else x

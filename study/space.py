@@ -28,7 +28,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from study.data.forecast import SEASONAL
+from study.data.forecast import BASES, SEASONAL
 from study.errors import ConfigError
 from study.model_options import CELL_NAMES, OPTIMIZER_NAMES, POOLINGS, STEMS
 
@@ -87,6 +87,9 @@ class SearchSpace:
     seasonal: Param = _p(choices=["none", "decompose", "difference"])
     #: Forecasting: add a linear map of the input window to the network's forecast.
     highway: Param = _p(choices=[False, True])
+    #: Forecasting: what the network forecasts: the series (none), or what the classical ARIMA
+    #: model's forecast misses (arima: a hybrid, the network on top of the classical model).
+    base: Param = _p(choices=["none"])
 
 
 #: Parameters that exist only for the data that uses them (``SequenceData.uses``).
@@ -98,6 +101,7 @@ DATA_PARAMS = (
     "input_length",
     "seasonal",
     "highway",
+    "base",
     "fcn",
 )
 
@@ -109,6 +113,7 @@ _ALLOWED_CHOICES = {
     "pooling": POOLINGS,
     "stem": STEMS,
     "seasonal": SEASONAL,
+    "base": BASES,
 }
 
 

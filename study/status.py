@@ -158,6 +158,11 @@ def test_line(t: dict[str, Any]) -> str:
             name, value = strongest
             ahead = t[metric] > value if metric == "accuracy" else t[metric] < value
             line += f": {'beats' if ahead else 'does not beat'} {name}"
+    hybrid = t.get("on_arima_base", 0)
+    if hybrid:  # the tuned model stands on a classical one (search_space.base=arima)
+        models = len(members) if members else 1
+        share = f"{hybrid} of {models} " if models > 1 else ""
+        line += f" ({share}on the ARIMA base)"
     return line + _retrained(t)
 
 

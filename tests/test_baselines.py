@@ -61,6 +61,8 @@ def test_the_test_line_says_whether_the_model_beats_the_strongest_baseline() -> 
     assert "1 origin);" in status.test_line(scored)
     behind = {**scored, "rmse": 20.0}
     assert "does not beat SARIMA" in status.test_line(behind)
+    hybrid = {**scored, "on_arima_base": 1}
+    assert status.test_line(hybrid).endswith("beats SARIMA (on the ARIMA base)")
     text = {"accuracy": 0.77, "f1": 0.76, "n": 100, "baselines": {"TF-IDF": {"accuracy": 0.75}}}
     assert status.test_line(text).endswith("TF-IDF 0.7500: beats TF-IDF")
 

@@ -360,6 +360,24 @@ def test_a_forecast_ensemble_retrains_each_member_through_validation(
     assert scored["rmse"] <= sum(members) / len(members) + 1e-9
 
 
+def test_a_hybrid_ensemble_on_the_arima_base_is_tested_and_says_so(
+    pg_url: str, study_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(
+        [
+            "storage=postgres", f"storage.url={pg_url}", f"study.name={study_name}",
+            "data=airline", "n_trials=2", "pruner=none", "worker.threads=1",
+            "protocol.ensemble=2", "search_space.input_length.value=24",
+            "search_space.base.value=arima", *TINY,
+        ]
+    )  # fmt: skip
+    assert run_worker(cfg) == 0
+    scored = testset.test_score(cfg, open_storage(cfg.storage))
+    assert scored["on_arima_base"] == 2
+    assert "(2 of 2 on the ARIMA base)" in status.test_line(scored)
+
+
 def test_retrain_seeds_average_a_configurations_models_and_keep_only_the_first(
     pg_url: str, study_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -85,6 +85,12 @@ class AirlineConfig(_WindowOptions):
 #: target relative to the same step of the last observed season.
 SEASONAL = ("none", "decompose", "difference")
 
+#: What a trial's network forecasts (``search_space.base``): the series itself, or what the
+#: classical ARIMA model's forecast from the same origin misses (a hybrid: Zhang 2003; the M4
+#: competition's winner, Smyl 2020, also put a network on top of a classical model). The ARIMA
+#: model is :func:`study.baselines.arima`'s, its parameters fitted on the training part only.
+BASES = ("none", "arima")
+
 
 @dataclass
 class LynxConfig(_WindowOptions):
@@ -179,13 +185,37 @@ class SeriesData(SequenceData):
         self._cache["scaled", kind] = scaled
         return scaled
 
-    def _cut(self, sc: _Scaled, length: int, first: int, last: int) -> SequenceSet:
+    def classical(self) -> np.ndarray:
+        """The ARIMA model's forecasts (transformed space) from every origin that has a
+        season and one step of past: shape (origins, horizon, series), indexed by origin (NaN
+        before the first). Its parameters are fitted on the training part only, so validation
+        stays unseen; the model then filters the observed values up to each origin with them
+        kept, as the classical baselines do. Computed once per data set."""
+        if "classical" not in self._cache:
+            from study.baselines import arima  # statsmodels: imported only where it is used
+
+            work, h, fit = self.transformed(), self.horizon, self.transformed()[: self.train_end]
+            first = self.season + 1
+            origins = list(range(first, len(work) - h + 1))
+            out = np.full((len(work) - h + 1, h, work.shape[1]), np.nan)
+            _, forecaster = arima(fit[:, 0], self.season)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # convergence chatter from statsmodels
+                for c in range(work.shape[1]):
+                    out[first:, :, c] = forecaster(fit[:, c], origins, h, work[:, c])
+            self._cache["classical"] = out
+        return self._cache["classical"]
+
+    def _cut(
+        self, sc: _Scaled, length: int, first: int, last: int, base: str = "none"
+    ) -> SequenceSet:
         """Windows whose forecasts start at ``first`` ... ``last`` (inclusive).
 
         A target is the value minus an offset known at the origin (the seasonal component, or
         the same step of the last observed season), standardised, and made relative to the
         window's last input; ``level`` holds what to add back per target step to return to
-        standardised units (see :meth:`units`)."""
+        standardised units (see :meth:`units`). With ``base=arima`` the target is what the
+        classical forecast from the origin misses, standardised, and ``level`` that forecast."""
         import torch
 
         work, h, s = self.transformed(), self.horizon, self.season
@@ -202,6 +232,10 @@ class SeriesData(SequenceData):
         last_seen = x[:, -1:, :]
         target = (work[steps] - offset - sc.mean) / sc.std - last_seen
         level = last_seen + offset / sc.std
+        if base == "arima":
+            forecast = self.classical()[origins]
+            target = (work[steps] - forecast) / sc.std
+            level = (forecast - sc.mean) / sc.std
 
         def t(a: np.ndarray) -> torch.Tensor:
             return torch.tensor(a, dtype=torch.float32)
@@ -214,19 +248,30 @@ class SeriesData(SequenceData):
         kind = str(params.get("seasonal", "none")) if self.season > 1 else "none"
         if kind not in SEASONAL:
             raise DataError(f"seasonal={kind!r} is not one of {', '.join(SEASONAL)}")
+        base = str(params.get("base", "none"))
+        if base not in BASES:
+            raise DataError(f"base={base!r} is not one of {', '.join(BASES)}")
         sc = self._scale(kind)
         if not 1 <= length <= self.max_input_length - sc.start:
             raise DataError(
                 f"input_length={length} (seasonal={kind}) leaves no training window; "
                 f"set search_space.input_length.high <= {self.max_input_length - sc.start}"
             )
-        key = (length, kind)
+        key = (length, kind, base)
         if key not in self._cache:
             h, end = self.horizon, len(self.values)
+            # The classical forecast needs a season and a step of past before its origin.
+            first = max(sc.start + length, self.season + 1 if base == "arima" else 0)
+            if first > self.train_end - h:
+                raise DataError(
+                    f"base=arima needs a season and a step before a training window's origin; "
+                    f"{self.train_end} training steps leave none: set "
+                    "search_space.base.choices=[none]"
+                )
             self._cache[key] = (
-                self._cut(sc, length, sc.start + length, self.train_end - h),
-                self._cut(sc, length, self.train_end, self.val_end - h),
-                self._cut(sc, length, self.val_end, end - h),
+                self._cut(sc, length, first, self.train_end - h, base),
+                self._cut(sc, length, self.train_end, self.val_end - h, base),
+                self._cut(sc, length, self.val_end, end - h, base),
             )
         train, val, test = self._cache[key]
         return replace(self, train=train, val=val, test=test, scaled=sc)
@@ -314,8 +359,8 @@ class SeriesData(SequenceData):
 def forecast_params(season: int) -> tuple[str, ...]:
     """The search-space parameters a forecasting task uses (``seasonal`` only with a season)."""
     if season > 1:
-        return ("input_length", "seasonal", "highway")
-    return ("input_length", "highway")
+        return ("input_length", "seasonal", "highway", "base")
+    return ("input_length", "highway", "base")
 
 
 def seasonal_indices(fit: np.ndarray, season: int, steps: int) -> np.ndarray:
