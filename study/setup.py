@@ -90,6 +90,8 @@ def load_checked_data(cfg: Config, warn: bool = False) -> SequenceData:
             )
     if "seasonal" in data.uses:
         _check_seasonal(cfg, data)
+    if "base" in data.uses:
+        _check_base(cfg, data)
     if warn:
         for note in ([cut] if cut else []) + _notes(cfg, data):
             log.warning("%s", note)
@@ -135,6 +137,17 @@ def _check_seasonal(cfg: Config, data: SequenceData) -> None:
             f"search_space.seasonal=difference needs a season more history ({season} steps): "
             f"lower search_space.input_length.high to {room} or drop difference from "
             "search_space.seasonal.choices"
+        )
+
+
+def _check_base(cfg: Config, data: SequenceData) -> None:
+    """A classical base needs a season and a step of history before a training origin."""
+    train, season = data.info["train"], getattr(data, "season", 1)
+    need = season + 1 + getattr(data, "horizon", 1)
+    if space.contains(cfg.search_space.base, "arima") and train < need:
+        raise ConfigError(
+            f"search_space.base=arima needs {need} training steps (a season, a step and the "
+            f"horizon; {train} here); drop arima from search_space.base.choices"
         )
 
 

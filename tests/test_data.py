@@ -355,6 +355,20 @@ def test_a_network_on_an_arima_base_learns_the_cycle_the_classical_model_misses(
     assert hybrid["rmse"] < bare["rmse"], (hybrid, bare)
 
 
+def test_a_series_too_short_for_the_arima_base_is_refused_with_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "short.csv"
+    path.write_text("units\n" + "".join(f"{100 + i % 12 + i * 0.1:.2f}\n" for i in range(48)))
+    short = [
+        "data=forecast", f"data.path={path}", "data.val_size=12", "data.test_size=12",
+        "search_space.input_length.value=6", "search_space.seasonal.choices=[none]",
+    ]  # fmt: skip
+    # 24 training steps: no origin has a season and a step before it plus a horizon after it.
+    with pytest.raises(ConfigError, match=r"base=arima needs 25 training steps .* 24 here"):
+        _data(*short)
+    alone = _data(*short, "search_space.base.choices=[none]")  # networks alone fit
+    assert len(alone.for_trial({"input_length": 6}).train) > 0
+
+
 def test_input_length_longer_than_the_history_is_refused() -> None:
     with pytest.raises(ConfigError, match="input_length reaches 200 .* at most 97 steps"):
         _data("data=airline", "search_space.input_length.high=200", "data.max_input_share=1")
