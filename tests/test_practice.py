@@ -357,9 +357,10 @@ def test_a_forecast_ensemble_retrains_each_member_through_validation(
     assert scored["retrained"]["train_examples"] == len(view.train) + len(view.val)
     assert len(scored["ensemble"]["members"]) == 2 and scored["n"] == 1
     assert set(scored["baselines"]) >= {"seasonal naive", "SARIMA(0,1,1)(0,1,1)12"}
-    # Forecasts averaged in the data's units: never worse than the members' mean error.
+    # Forecasts averaged in the data's units: never worse than the members' mean error (up to
+    # float32 rounding, which shows when members on the base forecast nearly alike).
     members = [m["rmse"] for m in scored["ensemble"]["members"]]
-    assert scored["rmse"] <= sum(members) / len(members) + 1e-9
+    assert scored["rmse"] <= sum(members) / len(members) * (1 + 1e-5)
     # A hybrid says so: how many of the tested models stand on the ARIMA base.
     line = status.test_line(scored)
     if base == "arima":
