@@ -194,8 +194,8 @@ class SeriesData(SequenceData):
         if "classical" not in self._cache:
             from study.baselines import arima  # statsmodels: imported only where it is used
 
-            work, h, fit = self.transformed(), self.horizon, self.transformed()[: self.train_end]
-            first = self.season + 1
+            work, h = self.transformed(), self.horizon
+            fit, first = work[: self.train_end], self.season + 1
             origins = list(range(first, len(work) - h + 1))
             out = np.full((len(work) - h + 1, h, work.shape[1]), np.nan)
             _, forecaster = arima(fit[:, 0], self.season)
@@ -205,6 +205,17 @@ class SeriesData(SequenceData):
                     out[first:, :, c] = forecaster(fit[:, c], origins, h, work[:, c])
             self._cache["classical"] = out
         return self._cache["classical"]
+
+    def _offset(self, sc: _Scaled, origins: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        """What each target is taken relative to, known at its origin: the same step of the
+        last observed season (``difference``), the seasonal component (``decompose``), or 0."""
+        work, s = self.transformed(), self.season
+        if sc.kind == "difference":
+            return work[origins[:, None] - s + np.arange(self.horizon)[None, :] % s]
+        if sc.kind == "decompose":
+            assert sc.seasonal is not None
+            return sc.seasonal[steps]
+        return np.zeros((len(origins), self.horizon, work.shape[1]))
 
     def _cut(
         self, sc: _Scaled, length: int, first: int, last: int, base: str = "none"
@@ -218,24 +229,19 @@ class SeriesData(SequenceData):
         classical forecast from the origin misses, standardised, and ``level`` that forecast."""
         import torch
 
-        work, h, s = self.transformed(), self.horizon, self.season
+        work = self.transformed()
         origins = np.arange(first, last + 1)
-        steps = origins[:, None] + np.arange(h)[None, :]  # (windows, horizon)
-        if sc.kind == "difference":
-            offset = work[origins[:, None] - s + np.arange(h)[None, :] % s]
-        elif sc.kind == "decompose":
-            assert sc.seasonal is not None
-            offset = sc.seasonal[steps]
-        else:
-            offset = np.zeros((len(origins), h, work.shape[1]))
+        steps = origins[:, None] + np.arange(self.horizon)[None, :]  # (windows, horizon)
         x = np.stack([sc.series[o - length : o] for o in origins])
         last_seen = x[:, -1:, :]
-        target = (work[steps] - offset - sc.mean) / sc.std - last_seen
-        level = last_seen + offset / sc.std
         if base == "arima":
             forecast = self.classical()[origins]
             target = (work[steps] - forecast) / sc.std
             level = (forecast - sc.mean) / sc.std
+        else:
+            offset = self._offset(sc, origins, steps)
+            target = (work[steps] - offset - sc.mean) / sc.std - last_seen
+            level = last_seen + offset / sc.std
 
         def t(a: np.ndarray) -> torch.Tensor:
             return torch.tensor(a, dtype=torch.float32)
