@@ -8,7 +8,7 @@ from study import baselines, iterations
 from study.artifact_options import ArtifactOptions
 from study.errors import StudyError
 from study.rdb import BudgetedRDBStorage
-from study.storage import best_trial, load_existing, trial_counts
+from study.storage import best_trial, load_existing, trial_counts, trial_params
 
 
 def summary(storage: BudgetedRDBStorage, name: str, artifacts: ArtifactOptions) -> dict[str, Any]:
@@ -22,7 +22,7 @@ def summary(storage: BudgetedRDBStorage, name: str, artifacts: ArtifactOptions) 
         best = {
             "number": trial.number,
             "value": trial.value,
-            "params": trial.user_attrs.get("params_all", trial.params),
+            "params": trial_params(trial),
             "val_accuracy": trial.user_attrs.get("val_accuracy"),
             # The best epoch's other validation metrics (accuracy, F1; or RMSE, MAE, MAPE).
             "metrics": {k: v for k, v in trial.user_attrs.items() if k.startswith("val_")},

@@ -400,6 +400,12 @@ def load_existing(storage: RDBStorage, name: str, **kwargs: Any) -> optuna.Study
         ) from e
 
 
+def trial_params(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """A trial's parameters, the search space's fixed values included (the objective records
+    them as ``params_all``; a trial from before that has only its sampled ones)."""
+    return trial.user_attrs.get("params_all", trial.params)
+
+
 def best_trials(study: optuna.Study, k: int) -> list[optuna.trial.FrozenTrial]:
     """The ``k`` best completed trials that ran in this study, best first (ties: the earlier
     trial first). A trial a warm start copied from another study has no model here, so it is

@@ -34,7 +34,7 @@ from study.devices import pick_device
 from study.errors import StudyError
 from study.models import architecture, build_model
 from study.rdb import BudgetedRDBStorage
-from study.storage import study_lock
+from study.storage import study_lock, trial_params
 from study.training import predict
 
 log = logging.getLogger(__name__)
@@ -93,14 +93,9 @@ def _retrain(
     return model, summary
 
 
-def _params(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
-    """A trial's parameters, the search space's fixed values included."""
-    return trial.user_attrs.get("params_all", trial.params)
-
-
 def _view(loaded: SequenceData, trial: optuna.trial.FrozenTrial) -> SequenceData:
     """The data as the trial saw it (its window, transform or text length)."""
-    return loaded.for_trial(_params(trial))
+    return loaded.for_trial(trial_params(trial))
 
 
 def _member(
@@ -115,7 +110,7 @@ def _member(
     model or models (one per seed of ``protocol.retrain_seeds`` when retrained), and the summary
     of the first retraining (empty when the trial's own model is tested). The ``first``
     member's first retrained model is the study's final model, the one retrained model kept."""
-    params = _params(trial)
+    params = trial_params(trial)
     data = _view(loaded, trial)
     if retrain_on is None:
         return data, [predict(_load_model(cfg, trial, data), data.test)], {}
@@ -236,7 +231,7 @@ def test_score(
                 result["ensemble"] |= {"picks": chosen.picks, "pool": found.numbers}
         if retrained:
             result["retrained"] = retrained
-        on_base = [t for t in chosen.trials if _params(t).get("base", "none") != "none"]
+        on_base = [t for t in chosen.trials if trial_params(t).get("base", "none") != "none"]
         if on_base:  # a hybrid: the network forecasts what the classical model misses
             result["on_arima_base"] = len(on_base)
         classical = baselines.for_test(loaded)  # the models to beat, on the same targets

@@ -23,6 +23,7 @@ from matplotlib import ticker
 from optuna.trial import FrozenTrial
 
 from study import diagnosis
+from study.storage import trial_params
 
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
 
@@ -75,7 +76,7 @@ def capacity(trials: list[FrozenTrial], folder: Path) -> tuple[go.Figure, Path]:
     measure = "error"
     for t in trials:
         curve, best = t.user_attrs.get("curve") or [], t.user_attrs.get("best_epoch")
-        params = t.user_attrs.get("params_all", t.params)
+        params = trial_params(t)
         if not curve or "hidden_size" not in params:
             continue
         row = dict(curve[best] if isinstance(best, int) and best < len(curve) else curve[-1])

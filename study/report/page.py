@@ -34,7 +34,7 @@ from study.data.forecast import SeriesData
 from study.errors import DataError, StudyError
 from study.rdb import COPIED, BudgetedRDBStorage
 from study.report import figures, pictures
-from study.storage import best_trial, load_existing
+from study.storage import best_trial, load_existing, trial_params
 from study.testset import test_score
 
 log = logging.getLogger(__name__)
@@ -250,7 +250,7 @@ def _write_page(report: Report, s: _Study) -> None:
         "metric": s.metric,
         "direction": s.direction,
         "best": s.best,
-        "params": s.best.user_attrs.get("params_all", s.best.params),
+        "params": trial_params(s.best),
         "test": s.test,
         "reused": s.reused,
         "top": s.top,
