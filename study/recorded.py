@@ -123,4 +123,15 @@ def for_study(cfg: Config, storage: BudgetedRDBStorage, overrides: list[str]) ->
         log.info("study %s (study.name=... picks another)", name)
     cfg.study.name = name
     study = load_existing(storage, name)
-    return apply(cfg, study.user_attrs.get("settings"), overrides)
+    return apply(cfg, _pinned(study.user_attrs.get("settings"), study.user_attrs), overrides)
+
+
+def _pinned(settings: dict[str, Any] | None, attrs: dict[str, Any]) -> dict[str, Any] | None:
+    """The settings with ``data.scaling=auto`` replaced by what it chose when the study was
+    created (the ``data`` attribute's ``scaling``): a later release may choose otherwise for the
+    same data (``series_stats`` where it chose ``series``), and the study's saved models were
+    trained on what it chose then."""
+    chosen = (attrs.get("data") or {}).get("scaling")
+    if not settings or not chosen or (settings.get("data") or {}).get("scaling") != "auto":
+        return settings
+    return {**settings, "data": {**settings["data"], "scaling": chosen}}

@@ -61,6 +61,22 @@ def test_the_name_falls_back_to_the_last_launch_here_then_the_only_study(
         assert recorded.resolve_name(load_config(named), storage, named) == "first"
 
 
+def test_a_study_keeps_the_scaling_auto_chose_when_it_was_created() -> None:
+    """A PLAID study created when ``auto`` chose ``series`` (shape only) keeps it: its saved
+    models read one channel, though this release's ``auto`` gives such data three."""
+    with fresh_database("study_recorded") as url:
+        overrides = ["storage=postgres", f"storage.url={url}", "data=ucr", "data.dataset=PLAID"]
+        storage = open_storage(load_config(overrides).storage)
+        study = optuna.create_study(study_name="old", storage=storage)
+        study.set_user_attr("settings", settings_of(load_config(overrides)))
+        study.set_user_attr("data", {"train": 429, "val": 108, "test": 537, "scaling": "series"})
+        reading = ["storage=postgres", f"storage.url={url}"]
+        assert recorded.for_study(load_config(reading), storage, reading).data.scaling == "series"
+        named = [*reading, "data.scaling=series_stats"]
+        cfg = recorded.for_study(load_config(named, check=False), storage, named)
+        assert cfg.data.scaling == "series_stats", "a key the command line names still wins"
+
+
 @pytest.mark.slow
 def test_after_a_launch_status_test_and_report_need_no_overrides(
     project: Project, study_name: str
