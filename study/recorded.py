@@ -123,10 +123,10 @@ def for_study(cfg: Config, storage: BudgetedRDBStorage, overrides: list[str]) ->
         log.info("study %s (study.name=... picks another)", name)
     cfg.study.name = name
     study = load_existing(storage, name)
-    return apply(cfg, _pinned(study.user_attrs.get("settings"), study.user_attrs), overrides)
+    return apply(cfg, pinned(study.user_attrs.get("settings"), study.user_attrs), overrides)
 
 
-def _pinned(settings: dict[str, Any] | None, attrs: dict[str, Any]) -> dict[str, Any] | None:
+def pinned(settings: dict[str, Any] | None, attrs: dict[str, Any]) -> dict[str, Any] | None:
     """The settings with ``data.scaling=auto`` replaced by what it chose when the study was
     created (the ``data`` attribute's ``scaling``): a later release may choose otherwise for the
     same data (``series_stats`` where it chose ``series``), and the study's saved models were

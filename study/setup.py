@@ -13,6 +13,7 @@ from study.config import Config
 from study.data import CLASSIFICATION, SequenceData, load_data
 from study.errors import ConfigError
 from study.rdb import BudgetedRDBStorage
+from study.recorded import pinned
 from study.storage import setup_lock
 from study.trial_cache import TrialCache
 
@@ -51,15 +52,16 @@ def _differences(old: Any, new: Any, path: str) -> list[str]:
     return [] if old == new else [f"{path}: {old!r} -> {new!r}"]
 
 
-def _check_unchanged(study: optuna.Study, cfg: Config) -> None:
+def _check_unchanged(study: optuna.Study, cfg: Config, data: SequenceData) -> None:
     """Refuse to continue a study under different settings unless the user says so."""
     recorded = study.user_attrs.get("settings")
     current = settings_of(cfg)
     if recorded is None:
         return
+    _check_scaling(study, cfg, data)
     diffs = _differences(recorded, current, "")
-    if not diffs:
-        return
+    if not diffs or not _differences(pinned(recorded, study.user_attrs), current, ""):
+        return  # data.scaling named as what auto chose then is no change
     if not cfg.study.allow_changes:
         shown = "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
         raise ConfigError(
@@ -68,6 +70,19 @@ def _check_unchanged(study: optuna.Study, cfg: Config) -> None:
         )
     log.warning("continuing study %s with changed settings: %s", cfg.study.name, "; ".join(diffs))
     study.set_user_attr("settings", current)
+
+
+def _check_scaling(study: optuna.Study, cfg: Config, data: SequenceData) -> None:
+    """A study whose ``data.scaling=auto`` chose otherwise under an earlier release (``series``
+    where this one chooses ``series_stats``) goes on as it began: its trials' checkpoints and
+    models read the inputs it had then."""
+    chosen = (study.user_attrs.get("data") or {}).get("scaling")
+    now = data.info.get("scaling")
+    if getattr(cfg.data, "scaling", None) == "auto" and chosen and now and chosen != now:
+        raise ConfigError(
+            f"study {cfg.study.name!r} scaled its series {chosen!r} when it was created, and "
+            f"data.scaling=auto now chooses {now!r}; add data.scaling={chosen} to continue it"
+        )
 
 
 #: Fewer validation examples than this and the pick between trials is mostly noise.
@@ -202,7 +217,7 @@ def prepare_study(
             **kwargs,
         )
         if exists:
-            _check_unchanged(study, cfg)
+            _check_unchanged(study, cfg, data)
         else:
             study.set_user_attr("settings", settings_of(cfg))
             study.set_user_attr("data", data.info)  # sizes, vocabulary, baselines

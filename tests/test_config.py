@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import Project
 from hydra.utils import instantiate
@@ -191,6 +192,37 @@ def test_a_study_from_an_earlier_release_continues_and_a_changed_setting_is_refu
     changed = load_config([*args, "search_space.lr.low=1e-3"])
     with pytest.raises(ConfigError, match=r"search_space\.lr\.low: 0\.0001 -> 0\.001"):
         prepare_study(changed, storage, data)
+
+
+def test_a_study_goes_on_with_the_scaling_auto_chose_when_it_was_created(
+    pg_url: str, study_name: str, tmp_path: Path
+) -> None:
+    """An earlier release's ``auto`` chose ``series`` where this one chooses ``series_stats``:
+    its trials' checkpoints read one channel, so continuing it with three is refused in one
+    line that names the fix, and the fix is not itself taken for a changed setting."""
+    from study.setup import load_checked_data, prepare_study
+    from study.storage import open_storage
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, (40, 20)) * 10.0 ** rng.uniform(-3, 2, (40, 1))
+    np.savez(tmp_path / "loud.npz", x=x, y=np.arange(40) % 2)
+    args = ["storage=postgres", f"storage.url={pg_url}", f"study.name={study_name}",
+            "data=series_files", f"data.train_path={tmp_path / 'loud.npz'}"]  # fmt: skip
+    cfg = load_config(args)
+    storage = open_storage(cfg.storage)
+    data = load_checked_data(cfg)
+    assert data.info["scaling"] == "series_stats"
+    study = prepare_study(cfg, storage, data)
+    study.set_user_attr("data", {**data.info, "scaling": "series"})  # as the earlier release did
+    with pytest.raises(ConfigError, match="add data.scaling=series to continue it$"):
+        prepare_study(cfg, storage, data)
+    named = load_config([*args, "data.scaling=series"])
+    again = load_checked_data(named)
+    assert again.n_features == 1
+    prepare_study(named, storage, again)  # continues: what auto chose then, named
+    with pytest.raises(ConfigError, match=r"data\.scaling: 'auto' -> 'global'"):
+        other = load_config([*args, "data.scaling=global"])
+        prepare_study(other, storage, load_checked_data(other))
 
 
 def test_help_lists_every_group_and_its_options_without_loading_torch() -> None:
