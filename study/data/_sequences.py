@@ -247,10 +247,6 @@ def resolve_scaling(source: str, scaling: str, seqs: Sequence[np.ndarray]) -> st
     return "series_stats" if high > SERIES_SCALE_SPREAD * max(float(low), 1e-12) else "global"
 
 
-def x_width(channels: int, scaling: str) -> int:
-    return 3 * channels if scaling == "series_stats" else channels
-
-
 def series_statistics(seqs: Sequence[np.ndarray]) -> np.ndarray:
     """What z-normalising a series removes, per channel: log of its standard deviation and
     asinh of its mean over that deviation (its level in its own units), one row per series.
@@ -379,12 +375,13 @@ def build_splits(
         x = pad(seqs, mean, std, stats)
         return SequenceSet(x, lengths, torch.from_numpy(labels.astype(np.int64)))
 
+    train = subset([train_seqs[i] for i in tr], y_all[tr])
     return SequenceData(
         name=name,
-        train=subset([train_seqs[i] for i in tr], y_all[tr]),
+        train=train,
         val=subset([train_seqs[i] for i in va], y_all[va]),
         test=subset(test_seqs, y_test),
-        n_features=int(x_width(train_seqs[0].shape[1], scaling)),
+        n_features=int(train.x.shape[2]),  # with series_stats, three per channel
         classes=classes,
         uses=SERIES_PARAMS,
         info={"train": len(tr), "val": len(va), "test": len(y_test), "scaling": scaling},
