@@ -220,9 +220,10 @@ def test_a_study_goes_on_with_the_scaling_auto_chose_when_it_was_created(
     again = load_checked_data(named)
     assert again.n_features == 1
     prepare_study(named, storage, again)  # continues: what auto chose then, named
+    other = load_config([*args, "data.scaling=global"])
+    other_data = load_checked_data(other)
     with pytest.raises(ConfigError, match=r"data\.scaling: 'auto' -> 'global'"):
-        other = load_config([*args, "data.scaling=global"])
-        prepare_study(other, storage, load_checked_data(other))
+        prepare_study(other, storage, other_data)
 
 
 def test_help_lists_every_group_and_its_options_without_loading_torch() -> None:
