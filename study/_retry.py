@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
@@ -98,6 +99,16 @@ def _full_level() -> int:
     return level
 
 
+class _Window(threading.local):
+    """One thread's current outage: when it began (None when there is none), and the level it
+    is logged at. Per thread, because a worker's trial loop and its heartbeat thread share one
+    storage: one thread's success must not end the other's outage, nor one thread's old outage
+    make the other's first refusal look 120 s long."""
+
+    started: float | None = None
+    level: int = logging.WARNING
+
+
 class Outage:
     """Bounded retry with exponential backoff and jitter, logged once per outage (and a full
     server once per process: a fleet bigger than its slots meets it often, briefly).
@@ -109,11 +120,10 @@ class Outage:
 
     def __init__(self, seconds: float, retry: Callable[[BaseException], bool] = transient) -> None:
         self.seconds = seconds
-        self.started: float | None = None
+        self.window = _Window()
         #: Which errors are waited out (``full`` alone at start-up, where a refused connection
         #: more likely means a wrong URL than a restart).
         self.retry = retry
-        self.level = logging.WARNING
         #: Called when the server is found full: give back this process's idle connections, so
         #: that workers waiting on each other's idle connections cannot wait forever.
         self.release: Callable[[], None] | None = None
@@ -123,6 +133,7 @@ class Outage:
 
     def call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         delay = 0.5
+        window = self.window
         while True:
             try:
                 result = fn(*args, **kwargs)
@@ -134,23 +145,25 @@ class Outage:
                     self.release()
                 if self.reset is not None:
                     self.reset()
-                if self.started is None:
-                    self.started = now
-                    self.level = _full_level() if full(e) else logging.WARNING
+                if window.started is None:
+                    window.started = now
+                    window.level = _full_level() if full(e) else logging.WARNING
                     log.log(
-                        self.level,
+                        window.level,
                         "database %s; retrying for up to %.0f s",
                         "full (no free connection: max_connections)" if full(e) else "unreachable",
                         self.seconds,
                     )
-                if now - self.started > self.seconds:
-                    self.started = None
+                if now - window.started > self.seconds:
+                    window.started = None
                     raise gave_up(self.seconds, e) from e
                 # Jitter: workers that lost the database together do not return in lockstep.
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 10.0)
                 continue
-            if self.started is not None:
-                log.log(self.level, "database back after %.1f s", time.monotonic() - self.started)
-                self.started = None
+            if window.started is not None:
+                log.log(
+                    window.level, "database back after %.1f s", time.monotonic() - window.started
+                )
+                window.started = None
             return result

@@ -4,6 +4,7 @@ outage, and a new trial created only while the study's budget has room."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import threading
 from collections.abc import Container, Iterator, Sequence
@@ -17,6 +18,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from study._internals import RDBStorageSeams
 from study._retry import Outage
+from study.errors import StorageError
+
+log = logging.getLogger(__name__)
 
 #: How many stale trials one look fails (see ``RetryingRDBStorage.stale_trial_ids``).
 STALE_PER_CHECK = 4
@@ -197,7 +201,15 @@ class RetryingRDBStorage(RDBStorageSeams):
         self.outage.call(super().set_trial_system_attr, trial_id, key, value)
 
     def record_heartbeat(self, trial_id: int) -> None:
-        self.outage.call(super().record_heartbeat, trial_id)
+        """Called from Optuna's heartbeat thread, which dies at the first exception (with a
+        traceback, and its trial then looks dead to the other workers while it trains). A beat
+        the database would not take for storage.retry_seconds is skipped in one line; the next
+        beat tries again, and if the others took the trial over meanwhile, the trial loop says
+        so when it next reports."""
+        try:
+            self.outage.call(super().record_heartbeat, trial_id)
+        except StorageError as e:
+            log.warning("heartbeat of trial id %d not recorded: %s", trial_id, e)
 
 
 #: The failed trials that were put back in the queue: a trial whose number ends another trial's

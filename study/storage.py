@@ -46,8 +46,12 @@ class StorageConfig:
     data_dir: str = ".study/pgdata"
     #: Environment variable holding the password when the URL has none.
     password_env: str = "STUDY_DB_PASSWORD"
-    #: Connections per worker process: optimize's own plus the heartbeat thread's.
-    pool_size: int = 2
+    #: Connections a process keeps open between calls. One: the trial loop and the heartbeat
+    #: thread take turns on it, and a second one opened when both talk at once (max_overflow)
+    #: is closed when given back. Every idle connection kept is a slot another worker waits
+    #: for on a full server: with two kept each, four workers and a launcher on six slots
+    #: starved one another.
+    pool_size: int = 1
     max_overflow: int = 2
     #: How long a storage call keeps retrying while the database is unreachable (restart,
     #: failover, network blip) before the worker gives up.

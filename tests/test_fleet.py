@@ -82,6 +82,42 @@ def test_a_server_that_stays_full_ends_in_one_line_naming_the_fix(
     assert "max_connections" in last and "PgBouncer" in last
 
 
+def test_a_heartbeat_refused_past_the_window_is_one_line_and_the_next_one_lands(
+    study_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Optuna's heartbeat thread dies at its first exception: a beat the full server refused for
+    storage.retry_seconds killed it with a traceback, and the trial then looked dead while it
+    trained. The beat is skipped in one line instead, and the next one is recorded."""
+    import optuna
+
+    from study.storage import StorageConfig, open_storage
+
+    with limited_database(4) as url:  # enough to create the tables
+        storage = open_storage(StorageConfig(kind="postgres", url=url, retry_seconds=1))
+        trial = optuna.create_study(study_name=study_name, storage=storage).ask()
+        storage.engine.dispose()  # its idle connection gives the slot back
+
+        def last_beat() -> object:
+            with contextlib.closing(psycopg2.connect(url)) as conn, conn.cursor() as cur:
+                cur.execute("SELECT heartbeat FROM trial_heartbeats")
+                return cur.fetchone()[0]
+
+        first = last_beat()
+        held = [psycopg2.connect(url) for _ in range(4)]  # the server is full
+        try:
+            storage.record_heartbeat(trial._trial_id)
+        finally:
+            for conn in held:
+                conn.close()
+        assert (
+            f"heartbeat of trial id {trial._trial_id} not recorded: the database had no free "
+            "connection for 1 s"
+        ) in caplog.text
+        storage.record_heartbeat(trial._trial_id)
+        storage.engine.dispose()
+        assert last_beat() > first
+
+
 def test_through_pgbouncer_a_killed_worker_is_retried_and_the_budget_is_exact(
     bounced: Project, pg_url: str, pgbouncer: PgBouncer, study_name: str
 ) -> None:

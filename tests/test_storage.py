@@ -183,6 +183,36 @@ def test_a_database_gone_longer_than_the_retry_window_is_one_line() -> None:
         Outage(seconds=1.0).call(nowhere.connect)
 
 
+def test_an_outage_is_timed_per_thread() -> None:
+    """A worker's trial loop and its heartbeat thread share one storage. The loop's calls that
+    succeed must not restart the window of a call the server keeps refusing in the other thread:
+    that call would then never give up."""
+    refusal = sa.exc.OperationalError(
+        "SELECT 1", {}, Exception('FATAL:  too many connections for role "fleet"')
+    )
+
+    def refused() -> None:
+        raise refusal
+
+    outage = Outage(seconds=1.0)
+    gave_up: list[StorageError] = []
+
+    def beat() -> None:
+        try:
+            outage.call(refused)
+        except StorageError as e:
+            gave_up.append(e)
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while thread.is_alive() and time.monotonic() < deadline:
+        outage.call(lambda: None)
+        time.sleep(0.05)
+    assert not thread.is_alive(), "the refused call still retrying after 15 s"
+    assert "no free connection for 1 s" in str(gave_up[0])
+
+
 def test_trial_cache_sees_its_own_changes_at_once_and_others_after_sync(
     pg_url: str, study_name: str
 ) -> None:
