@@ -89,8 +89,9 @@ def test_series_whose_scales_span_decades_are_scaled_each_by_its_own(tmp_path: P
 def test_scaling_each_series_keeps_its_loudness_as_channels(tmp_path: Path) -> None:
     """The same shape in every class, loudness (spanning five decades) the only clue, as an
     appliance's current is on PLAID. z-normalising each series alone erases it: the model is
-    left at chance. ``auto`` feeds each series' log scale and level beside its shape
-    (``series_stats``, three channels from one), and the same model tells the classes apart."""
+    left at chance. ``auto`` feeds each series' log amplitude, log scale and level beside its
+    shape (``series_stats``, four channels from one), and the same model tells the classes
+    apart."""
     rng = np.random.default_rng(0)
     t = np.linspace(0, 4 * np.pi, 40)
     y = np.arange(120) % 2
@@ -101,8 +102,12 @@ def test_scaling_each_series_keeps_its_loudness_as_channels(tmp_path: Path) -> N
     auto = _data("data=series_files", path, "data.val_fraction=0.3")
     shape_only = _data("data=series_files", path, "data.val_fraction=0.3", "data.scaling=series")
     assert auto.info["scaling"] == "series_stats"
-    assert (auto.n_features, shape_only.n_features) == (3, 1)
-    assert auto.train.x.shape[2] == auto.test.x.shape[2] == 3
+    assert (auto.n_features, shape_only.n_features) == (4, 1)
+    assert auto.train.x.shape[2] == auto.test.x.shape[2] == 4
+    # The log amplitude (channel 1) ranks the series by loudness where the shape cannot.
+    for split in (auto.train, auto.test):
+        peak = split.x[:, :, 1].amax(dim=1)
+        assert peak[split.y == 1].min() > peak[split.y == 0].max()
     assert _fit(auto, {}, 15)["accuracy"] == 1.0
     assert _fit(shape_only, {}, 15)["accuracy"] < 0.75
 

@@ -56,10 +56,10 @@ class SeriesOptions(ClassificationOptions):
     """Numeric series to classify (``data=ucr``, ``data=series_files``)."""
 
     #: How each channel is scaled: ``global`` with the training split's mean and std, ``series``
-    #: each series by its own (z-normalisation, shape only), ``series_stats`` by its own with its
-    #: log scale and level as two more channels each, ``auto`` series_stats when the series' own
-    #: scales span more than two orders of magnitude (global scaling would flatten the quiet
-    #: ones), else global.
+    #: each series by its own (z-normalisation, shape only), ``series_stats`` by its own with
+    #: three more channels each: its log amplitude, log scale and level; ``auto`` series_stats
+    #: when the series' own scales span more than two orders of magnitude (global scaling would
+    #: flatten the quiet ones), else global.
     scaling: str = "auto"
 
     def uses(self) -> tuple[str, ...]:

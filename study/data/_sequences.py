@@ -195,22 +195,28 @@ def pad(
     mean: np.ndarray | None = None,
     std: np.ndarray | None = None,
     stats: np.ndarray | None = None,
+    steps: Sequence[np.ndarray] | None = None,
 ) -> torch.Tensor:
     """Sequences scaled by ``mean`` and ``std``, or without them each by its own (per channel),
-    padded with zeros to the longest; ``stats`` (one row per sequence) are appended as channels
-    that hold each row's values over the sequence's steps."""
+    padded with zeros to the longest; ``steps`` (one array per sequence, as long as it) follow
+    as more channels, and ``stats`` (one row per sequence) after them, as channels that hold
+    each row's values over the sequence's steps."""
     import torch
 
     lengths = [len(s) for s in seqs]
-    width = seqs[0].shape[1] + (0 if stats is None else stats.shape[1])
+    own = seqs[0].shape[1]
+    more = 0 if steps is None else steps[0].shape[1]
+    width = own + more + (0 if stats is None else stats.shape[1])
     x = np.zeros((len(seqs), max(lengths), width), dtype=np.float32)
     for i, s in enumerate(seqs):
         if mean is None or std is None:
-            x[i, : len(s), : s.shape[1]] = (s - s.mean(axis=0)) / (s.std(axis=0) + 1e-8)
+            x[i, : len(s), :own] = (s - s.mean(axis=0)) / (s.std(axis=0) + 1e-8)
         else:
-            x[i, : len(s), : s.shape[1]] = (s - mean) / std
+            x[i, : len(s), :own] = (s - mean) / std
+        if steps is not None:
+            x[i, : len(s), own : own + more] = steps[i]
         if stats is not None:
-            x[i, : len(s), s.shape[1] :] = stats[i]
+            x[i, : len(s), own + more :] = stats[i]
     return torch.from_numpy(x)
 
 
@@ -229,8 +235,9 @@ def resolve_scaling(source: str, scaling: str, seqs: Sequence[np.ndarray]) -> st
     :data:`SERIES_SCALE_SPREAD` times the 5th (PLAID's appliance currents span 0.001 to 45 A),
     scaling them all by one mean and std leaves the quiet ones flat at a constant, and a network
     sees nothing of their shape; each series is then z-normalised by its own statistics, as the
-    UCR archive does for most of its sets (Dau et al. 2019), and those statistics go in beside
-    it as channels (:func:`series_statistics`): how loud a series is can be what tells its class
+    UCR archive does for most of its sets (Dau et al. 2019), and what that removes goes in beside
+    it as channels (:func:`log_amplitude`, :func:`series_statistics`): how loud a series is can
+    be what tells its class
     (on PLAID, 1-NN DTW drops from 0.93 to 0.80 on z-normalised series, ``bench/dtw.py
     --znorm``). Sets that are already z-normalised (OSULeaf,
     ACSF1) or whose scale is the signal (BasicMotions' accelerations, spread 31) keep one global
@@ -256,6 +263,20 @@ def series_statistics(seqs: Sequence[np.ndarray]) -> np.ndarray:
         std = s.std(axis=0) + 1e-8
         rows.append(np.concatenate([np.log(std), np.arcsinh(s.mean(axis=0) / std)]))
     return np.asarray(rows, dtype=np.float64)
+
+
+def typical_scale(seqs: Sequence[np.ndarray]) -> np.ndarray:
+    """Per channel, the median of the series' own standard deviations: the loudness at which
+    :func:`log_amplitude` turns from linear to logarithmic."""
+    return np.maximum(np.median([s.std(axis=0) for s in seqs], axis=0), 1e-8)
+
+
+def log_amplitude(seqs: Sequence[np.ndarray], scale: np.ndarray) -> list[np.ndarray]:
+    """Each series in its own units, compressed: asinh(x / ``scale``), linear for a series of
+    typical loudness and logarithmic for one a thousand times louder, so that every series,
+    from the quietest to the loudest, keeps its waveform in absolute terms (on PLAID the
+    appliances' currents, 0.001 to 45 A)."""
+    return [np.arcsinh(s / scale) for s in seqs]
 
 
 def check_labels(source: str, labels: np.ndarray) -> list[str]:
@@ -361,18 +382,25 @@ def build_splits(
         fit = np.concatenate([train_seqs[i] for i in tr])
         mean, std = fit.mean(axis=0), fit.std(axis=0) + 1e-8
     stats_mean = stats_std = None  # series_stats: those statistics scaled on train only
+    loudness = amp_mean = amp_std = None  # ... and the log amplitude too
     if scaling == "series_stats":
-        fit_stats = series_statistics([train_seqs[i] for i in tr])
+        fit = [train_seqs[i] for i in tr]
+        fit_stats = series_statistics(fit)
         stats_mean, stats_std = fit_stats.mean(axis=0), fit_stats.std(axis=0) + 1e-8
+        loudness = typical_scale(fit)
+        fit_amp = np.concatenate(log_amplitude(fit, loudness))
+        amp_mean, amp_std = fit_amp.mean(axis=0), fit_amp.std(axis=0) + 1e-8
 
     import torch
 
     def subset(seqs: list[np.ndarray], labels: np.ndarray) -> SequenceSet:
         lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
-        stats = None
+        stats = steps = None
         if stats_mean is not None:
             stats = (series_statistics(seqs) - stats_mean) / stats_std
-        x = pad(seqs, mean, std, stats)
+        if loudness is not None:
+            steps = [(a - amp_mean) / amp_std for a in log_amplitude(seqs, loudness)]
+        x = pad(seqs, mean, std, stats, steps)
         return SequenceSet(x, lengths, torch.from_numpy(labels.astype(np.int64)))
 
     train = subset([train_seqs[i] for i in tr], y_all[tr])
@@ -381,7 +409,7 @@ def build_splits(
         train=train,
         val=subset([train_seqs[i] for i in va], y_all[va]),
         test=subset(test_seqs, y_test),
-        n_features=int(train.x.shape[2]),  # with series_stats, three per channel
+        n_features=int(train.x.shape[2]),  # with series_stats, four per channel
         classes=classes,
         uses=SERIES_PARAMS,
         info={"train": len(tr), "val": len(va), "test": len(y_test), "scaling": scaling},
