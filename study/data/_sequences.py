@@ -237,11 +237,9 @@ def resolve_scaling(source: str, scaling: str, seqs: Sequence[np.ndarray]) -> st
     sees nothing of their shape; each series is then z-normalised by its own statistics, as the
     UCR archive does for most of its sets (Dau et al. 2019), and what that removes goes in beside
     it as channels (:func:`log_amplitude`, :func:`series_statistics`): how loud a series is can
-    be what tells its class
-    (on PLAID, 1-NN DTW drops from 0.93 to 0.80 on z-normalised series, ``bench/dtw.py
-    --znorm``). Sets that are already z-normalised (OSULeaf,
-    ACSF1) or whose scale is the signal (BasicMotions' accelerations, spread 31) keep one global
-    scaling.
+    be what tells its class (on PLAID, 1-NN DTW drops from 0.93 to 0.80 on z-normalised series,
+    ``bench/dtw.py --znorm``). Sets that are already z-normalised (OSULeaf, ACSF1) or whose
+    scale is the signal (BasicMotions' accelerations, spread 31) keep one global scaling.
     """
     if scaling not in SCALINGS:
         raise DataError(
@@ -376,19 +374,19 @@ def build_splits(
         tr, va = split_indices(source, y_all, [1.0 - val_fraction], seed)
     if len({len(s[0]) for s in [*train_seqs, *test_seqs]}) > 1:
         raise DataError(f"{source}: sequences differ in their number of channels")
-    scaling = resolve_scaling(source, scaling, [train_seqs[i] for i in tr])
+    training = [train_seqs[i] for i in tr]
+    scaling = resolve_scaling(source, scaling, training)
     mean = std = None  # series: each scaled by its own statistics in pad()
     if scaling == "global":
-        fit = np.concatenate([train_seqs[i] for i in tr])
+        fit = np.concatenate(training)
         mean, std = fit.mean(axis=0), fit.std(axis=0) + 1e-8
     stats_mean = stats_std = None  # series_stats: those statistics scaled on train only
     loudness = amp_mean = amp_std = None  # ... and the log amplitude too
     if scaling == "series_stats":
-        fit = [train_seqs[i] for i in tr]
-        fit_stats = series_statistics(fit)
+        fit_stats = series_statistics(training)
         stats_mean, stats_std = fit_stats.mean(axis=0), fit_stats.std(axis=0) + 1e-8
-        loudness = typical_scale(fit)
-        fit_amp = np.concatenate(log_amplitude(fit, loudness))
+        loudness = typical_scale(training)
+        fit_amp = np.concatenate(log_amplitude(training, loudness))
         amp_mean, amp_std = fit_amp.mean(axis=0), fit_amp.std(axis=0) + 1e-8
 
     import torch
@@ -403,7 +401,7 @@ def build_splits(
         x = pad(seqs, mean, std, stats, steps)
         return SequenceSet(x, lengths, torch.from_numpy(labels.astype(np.int64)))
 
-    train = subset([train_seqs[i] for i in tr], y_all[tr])
+    train = subset(training, y_all[tr])
     return SequenceData(
         name=name,
         train=train,
