@@ -14,6 +14,7 @@ import optuna
 import sqlalchemy as sa
 from optuna.distributions import BaseDistribution
 from optuna.study import StudyDirection
+from optuna.study._frozen import FrozenStudy
 from optuna.trial import FrozenTrial, TrialState
 
 from study._internals import RDBStorageSeams
@@ -61,6 +62,16 @@ class RetryingRDBStorage(RDBStorageSeams):
         self._batch = threading.local()
 
     # -- the study
+
+    def create_new_study(
+        self, directions: Sequence[StudyDirection], study_name: str | None = None
+    ) -> int:
+        # A retry after a commit that landed unseen meets the study: create_study's
+        # load_if_exists takes the DuplicatedStudyError Optuna raises for it.
+        return self.outage.call(super().create_new_study, directions, study_name)
+
+    def get_all_studies(self) -> list[FrozenStudy]:
+        return self.outage.call(super().get_all_studies)
 
     def get_study_id_from_name(self, study_name: str) -> int:
         return self.outage.call(super().get_study_id_from_name, study_name)
