@@ -74,8 +74,9 @@ def _run_worker(role: str, url: str, name: str, trials: int, workers: int, index
     from study.config import load_config
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    cfg = load_config(_overrides(url, name, trials, index))
-    if role == "ours":
+    kept = ["storage.pool_size=1"] if role == "ours-kept" else []
+    cfg = load_config(_overrides(url, name, trials, index) + kept)
+    if role.startswith("ours"):
         from study.loop import work
 
         sys.exit(work(cfg, lambda trial, ctx: zero_cost(trial, ctx.cfg.search_space)))
@@ -155,7 +156,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--url", default=URL)
     parser.add_argument("--write", action="store_true")
-    parser.add_argument("--role", choices=("plain", "ours"))
+    parser.add_argument(
+        "--connections",
+        action="store_true",
+        help="ours against ours with one connection kept per process (storage.pool_size=1)",
+    )
+    parser.add_argument("--role", choices=("plain", "ours", "ours-kept"))
     parser.add_argument("--study")
     parser.add_argument("--index", type=int, default=0)
     args = parser.parse_args()
@@ -164,6 +170,8 @@ def main() -> int:
         return 0
     if args.trials < 2 * WINDOW:
         parser.error(f"--trials must be at least {2 * WINDOW}")
+    if args.connections:
+        return _connections(args)
     results = {}
     for role in ("plain", "ours"):
         results[role] = measure(role, args.url, args.trials, args.workers)
@@ -187,6 +195,40 @@ def main() -> int:
             f"`python bench/coordination.py --trials {args.trials} --workers {args.workers} "
             f"--write` ({time.strftime('%Y-%m-%d')}, optuna {optuna.__version__}, "
             f"{args.workers} workers, {os.cpu_count()} cores):\n\n{table}",
+        )
+    return 0
+
+
+def _connections(args: argparse.Namespace) -> int:
+    """Ours as shipped (a connection per storage call) against one connection kept per process,
+    side by side on fresh studies."""
+    kept = measure("ours-kept", args.url, args.trials, args.workers)
+    print(f"kept: {kept}", flush=True)
+    per_call = measure("ours", args.url, args.trials, args.workers)
+    print(f"per call: {per_call}", flush=True)
+    rows = [
+        "| trials/s | one kept per process (`storage.pool_size=1`) | one per call (default) "
+        "| ratio |",
+        "|---|---|---|---|",
+        *(
+            f"| {label} | {kept[key]:.1f} | {per_call[key]:.1f} "
+            f"| **{per_call[key] / kept[key]:.2f}×** |"
+            for key, label in (
+                ("first", f"first {WINDOW} trials"),
+                ("last", f"trials {args.trials - WINDOW + 1:,}–{args.trials:,}"),
+                ("overall", f"all {args.trials:,}"),
+            )
+        ),
+    ]
+    table = "\n".join(rows)
+    print(table)
+    if args.write:
+        write_block(
+            "coordination-connections",
+            f"`python bench/coordination.py --connections --trials {args.trials} --workers "
+            f"{args.workers} --write` ({time.strftime('%Y-%m-%d')}, optuna "
+            f"{optuna.__version__}, {args.workers} workers, {os.cpu_count()} cores, the server "
+            f"on the same machine):\n\n{table}",
         )
     return 0
 

@@ -143,16 +143,19 @@ def open_view(cfg: Config) -> tuple[Any, BudgetedRDBStorage]:
     """The storage the dashboard serves, and what keeps an embedded server up meanwhile."""
     from study.storage import open_storage
 
+    # One process answering a browser, a page being many storage calls: it keeps a connection
+    # between them, where workers open one per call by default (storage.pool_size).
+    served = dataclasses.replace(cfg.storage, pool_size=max(1, cfg.storage.pool_size))
     if cfg.dashboard.writable:
-        storage = open_storage(cfg.storage)
+        storage = open_storage(served)
         return storage, storage
     if cfg.storage.kind == "embedded":
         owner = open_storage(cfg.storage)  # for embedded: keeps the server up meanwhile
         _grant_viewer(owner, cfg.dashboard.user)
         owner.engine.dispose()
-        viewer = _viewer_storage(cfg.storage, cfg.dashboard, owner.url)
+        viewer = _viewer_storage(served, cfg.dashboard, owner.url)
         return owner, open_storage(viewer, create=False)
-    viewer = _viewer_storage(cfg.storage, cfg.dashboard, cfg.storage.url)
+    viewer = _viewer_storage(served, cfg.dashboard, cfg.storage.url)
     try:
         _wait_for_tables(viewer)
         return None, open_storage(viewer, create=False)

@@ -46,12 +46,16 @@ class StorageConfig:
     data_dir: str = ".study/pgdata"
     #: Environment variable holding the password when the URL has none.
     password_env: str = "STUDY_DB_PASSWORD"
-    #: Connections a process keeps open between calls. One: the trial loop and the heartbeat
-    #: thread take turns on it, and a second one opened when both talk at once (max_overflow)
-    #: is closed when given back. Every idle connection kept is a slot another worker waits
-    #: for on a full server: with two kept each, four workers and a launcher on six slots
-    #: starved one another.
-    pool_size: int = 1
+    #: Connections a process keeps open between calls. None by default: each call opens its own
+    #: and closes it when done, so a process holds a slot of the server only while it talks.
+    #: Kept connections starve a full server: a worker holding a study lock needs a second
+    #: connection, and the slots it waits for stay with workers that are training (they never
+    #: find the server full themselves, so never give theirs back): four workers and a launcher
+    #: on the three slots another client left them waited 120 s and gave up. Opening one per
+    #: call doubled a zero-cost trial's time here (BENCHMARKS.md, 9); on a server with slots to
+    #: spare, 1 reuses a connection (pinged before each use), with up to max_overflow more
+    #: while threads talk at once.
+    pool_size: int = 0
     max_overflow: int = 2
     #: How long a storage call keeps retrying while the database is unreachable (restart,
     #: failover, network blip) before the worker gives up.
@@ -94,6 +98,11 @@ class StorageConfig:
                         f"storage.url: {key}={path} is not a file; give the path of that "
                         "certificate (or key) on this machine"
                     )
+        if self.pool_size < 0 or self.max_overflow < 0:
+            raise ConfigError(
+                f"storage.pool_size={self.pool_size}, storage.max_overflow={self.max_overflow}: "
+                "both must be 0 or more (pool_size=0 opens a connection per call)"
+            )
         if self.sync_seconds < 0:
             raise ConfigError(f"storage.sync_seconds={self.sync_seconds} must be 0 or more")
         if self.heartbeat_interval < 1 or self.grace_period <= self.heartbeat_interval:
@@ -277,6 +286,14 @@ def tables_ready(url: str, seconds: float) -> bool:
         engine.dispose()
 
 
+def engine_kwargs(cfg: StorageConfig) -> dict[str, Any]:
+    """The connection pool of storage.pool_size (see StorageConfig)."""
+    if cfg.pool_size == 0:
+        return {"poolclass": sa.pool.NullPool}
+    # Idle connections can be dropped during long trials.
+    return {"pool_pre_ping": True, "pool_size": cfg.pool_size, "max_overflow": cfg.max_overflow}
+
+
 def open_storage(
     cfg: StorageConfig, new_trial_limit: int | None = None, create: bool = True
 ) -> BudgetedRDBStorage:
@@ -295,12 +312,7 @@ def open_storage(
             new_trial_limit=new_trial_limit,
             max_retry=cfg.max_retry,
             retry_seconds=cfg.retry_seconds,
-            engine_kwargs={
-                # Idle connections can be dropped during long trials.
-                "pool_pre_ping": True,
-                "pool_size": cfg.pool_size,
-                "max_overflow": cfg.max_overflow,
-            },
+            engine_kwargs=engine_kwargs(cfg),
             skip_table_creation=skip_table_creation,
             # Optuna's own check keeps a transaction open while it takes a second connection
             # (and reads Alembic's scripts): through PgBouncer, workers starting together each

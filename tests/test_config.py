@@ -109,6 +109,7 @@ def test_every_dataset_loads_its_three_splits(option: str, user_files: dict) -> 
         (["study.name=it's"], 'cannot read "study.name=it\'s": quote a value'),
         ([f"study.name={'a' * 300}"], "study.name is 300 characters long; use at most 120"),
         (["tracking.mlflow_uri=foo://bar"], "mlflow_uri='foo://bar': MLflow cannot use 'foo'"),
+        (["storage.pool_size=-1"], "storage.pool_size=-1, storage.max_overflow=2: both must be"),
     ],
 )
 def test_bad_setting_is_one_clear_line(overrides: list[str], message: str) -> None:
