@@ -14,7 +14,6 @@ import optuna
 import sqlalchemy as sa
 from optuna.distributions import BaseDistribution
 from optuna.study import StudyDirection
-from optuna.study._frozen import FrozenStudy
 from optuna.trial import FrozenTrial, TrialState
 
 from study._internals import RDBStorageSeams
@@ -69,9 +68,6 @@ class RetryingRDBStorage(RDBStorageSeams):
         # A retry after a commit that landed unseen meets the study: create_study's
         # load_if_exists takes the DuplicatedStudyError Optuna raises for it.
         return self.outage.call(super().create_new_study, directions, study_name)
-
-    def get_all_studies(self) -> list[FrozenStudy]:
-        return self.outage.call(super().get_all_studies)
 
     def get_study_id_from_name(self, study_name: str) -> int:
         return self.outage.call(super().get_study_id_from_name, study_name)
