@@ -74,8 +74,8 @@ def _run_worker(role: str, url: str, name: str, trials: int, workers: int, index
     from study.config import load_config
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    kept = ["storage.pool_size=1"] if role == "ours-kept" else []
-    cfg = load_config(_overrides(url, name, trials, index) + kept)
+    per_call = ["storage.pool_size=0"] if role == "ours-per-call" else []
+    cfg = load_config(_overrides(url, name, trials, index) + per_call)
     if role.startswith("ours"):
         from study.loop import work
 
@@ -159,9 +159,10 @@ def main() -> int:
     parser.add_argument(
         "--connections",
         action="store_true",
-        help="ours against ours with one connection kept per process (storage.pool_size=1)",
+        help="ours (one connection kept per process) against ours with a connection per call "
+        "(storage.pool_size=0)",
     )
-    parser.add_argument("--role", choices=("plain", "ours", "ours-kept"))
+    parser.add_argument("--role", choices=("plain", "ours", "ours-per-call"))
     parser.add_argument("--study")
     parser.add_argument("--index", type=int, default=0)
     args = parser.parse_args()
@@ -200,14 +201,14 @@ def main() -> int:
 
 
 def _connections(args: argparse.Namespace) -> int:
-    """Ours as shipped (a connection per storage call) against one connection kept per process,
+    """Ours as shipped (one connection kept per process) against a connection per storage call,
     side by side on fresh studies."""
-    kept = measure("ours-kept", args.url, args.trials, args.workers)
+    kept = measure("ours", args.url, args.trials, args.workers)
     print(f"kept: {kept}", flush=True)
-    per_call = measure("ours", args.url, args.trials, args.workers)
+    per_call = measure("ours-per-call", args.url, args.trials, args.workers)
     print(f"per call: {per_call}", flush=True)
     rows = [
-        "| trials/s | one kept per process (`storage.pool_size=1`) | one per call (default) "
+        "| trials/s | one kept per process (default) | one per call (`storage.pool_size=0`) "
         "| ratio |",
         "|---|---|---|---|",
         *(

@@ -46,16 +46,15 @@ class StorageConfig:
     data_dir: str = ".study/pgdata"
     #: Environment variable holding the password when the URL has none.
     password_env: str = "STUDY_DB_PASSWORD"
-    #: Connections a process keeps open between calls. None by default: each call opens its own
-    #: and closes it when done, so a process holds a slot of the server only while it talks.
-    #: Kept connections starve a full server: a worker holding a study lock needs a second
-    #: connection, and the slots it waits for stay with workers that are training (they never
-    #: find the server full themselves, so never give theirs back): four workers and a launcher
-    #: on the three slots another client left them waited 120 s and gave up. Opening one per
-    #: call doubled a zero-cost trial's time here (BENCHMARKS.md, 9); on a server with slots to
-    #: spare, 1 reuses a connection (pinged before each use), with up to max_overflow more
-    #: while threads talk at once.
-    pool_size: int = 0
+    #: Connections a process keeps open between calls. One: the trial loop and the heartbeat
+    #: thread take turns on it (pinged before each use), and up to max_overflow more are opened
+    #: while threads talk at once and closed when given back. 0: a connection per call, closed
+    #: when done, so a process holds a slot only while it talks. Kept connections starve a
+    #: server with fewer slots than processes (a worker holding a study lock waits for a second
+    #: connection while those training keep theirs: four workers and a launcher on three slots
+    #: waited 120 s and gave up); per call they take turns, but the default study took 1.8x as
+    #: long here (BENCHMARKS.md, 9).
+    pool_size: int = 1
     max_overflow: int = 2
     #: How long a storage call keeps retrying while the database is unreachable (restart,
     #: failover, network blip) before the worker gives up.

@@ -51,13 +51,19 @@ def limited_database(limit: int) -> Iterator[str]:
 
 def test_workers_wait_for_a_full_server_instead_of_crashing(tmp_path, study_name: str) -> None:
     """Four workers and their launcher on three connection slots (creating Optuna's tables takes
-    three at once): they take turns, and the study ends with its exact budget and no traceback.
-    With one connection kept per process they starved one another: those training kept their
-    slots while one holding a study lock waited for a second connection."""
+    three at once), each opening a connection per call (storage.pool_size=0): they take turns,
+    and the study ends with its exact budget and no traceback. With one connection kept per
+    process (the default) they starved one another: those training kept their slots while one
+    holding a study lock waited for a second connection."""
     with limited_database(3) as url:
         project = Project(tmp_path, ["storage=postgres", f"storage.url={url}"])
         result = project.run(
-            "study-launch", f"study.name={study_name}", "workers=4", "n_trials=8", *TINY
+            "study-launch",
+            f"study.name={study_name}",
+            "workers=4",
+            "n_trials=8",
+            "storage.pool_size=0",
+            *TINY,
         )
         printed = result.out + result.err
         assert result.code == 0, result.err
