@@ -144,7 +144,7 @@ def open_view(cfg: Config) -> tuple[Any, BudgetedRDBStorage]:
     from study.storage import open_storage
 
     # One process answering a browser, a page being many storage calls: it keeps a connection
-    # between them, where workers open one per call by default (storage.pool_size).
+    # between them even where the workers open one per call (storage.pool_size=0).
     served = dataclasses.replace(cfg.storage, pool_size=max(1, cfg.storage.pool_size))
     if cfg.dashboard.writable:
         storage = open_storage(served)
