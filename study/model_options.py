@@ -14,6 +14,10 @@ CELL_NAMES = ("rnn", "lstm", "gru")
 #: The optimizers a trial can pick (``search_space.optimizer``; built by study.training).
 OPTIMIZER_NAMES = ("adam", "adamw", "rmsprop", "sgd")
 
+#: How the learning rate moves over a trial's epochs (``search_space.lr_schedule``; applied by
+#: study.training): constant, or cosine annealing from ``lr`` towards 0 at ``max_epochs``.
+LR_SCHEDULES = ("constant", "cosine")
+
 #: Search-space parameters that shape the network (the rest drive the optimizer or the data).
 ARCHITECTURE = (
     "cell",

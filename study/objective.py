@@ -37,7 +37,7 @@ from study.artifacts import (
 from study.config import METRICS, Config
 from study.data import SequenceData
 from study.models import architecture, build_model, fit_ratios, resolve_stem
-from study.training import build_optimizer, evaluate, train_epoch
+from study.training import build_optimizer, evaluate, schedule_lr, train_epoch
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +176,7 @@ class _Run:
         epoch = self.schedule.epoch(state.next_epoch)
         started = time.perf_counter()
         p = self.params
+        lr = schedule_lr(self.optimizer, p, epoch, cfg.max_epochs)  # each fold: its own schedule
         train = train_epoch(
             self.model, self.optimizer, data, p["batch_size"], p["clip_norm"], self.shuffle
         )
@@ -187,6 +188,7 @@ class _Run:
             row.update(fold=self.schedule.fold(state.next_epoch), step=state.next_epoch)
         row.update({f"train_{k}": v for k, v in train.items()})
         row.update({f"val_{k}": v for k, v in val.items()})
+        row["lr"] = lr
         row["seconds"] = time.perf_counter() - started
         state.curve.append(row)
         self.trial.set_user_attr("curve", state.curve)

@@ -258,14 +258,16 @@ def retrain(
     with_validation: bool,
     seed: int,
     device: torch.device,
+    horizon: int,
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Train the configuration from scratch on the full training split (plus validation when
-    ``with_validation``, see :func:`through_validation`) for ``epochs`` epochs; returns the model
-    and a summary."""
+    ``with_validation``, see :func:`through_validation`) for ``epochs`` epochs, at the learning
+    rates its trial had at those epochs of its ``horizon`` (the study's ``max_epochs``); returns
+    the model and a summary."""
     import torch
 
     from study.models import build_model, fit_ratios
-    from study.training import build_optimizer, evaluate, train_epoch
+    from study.training import build_optimizer, evaluate, schedule_lr, train_epoch
 
     train = concat(data.train, data.val) if with_validation else data.train
     full = replace(data, train=train).to(device)
@@ -279,6 +281,7 @@ def retrain(
     log.info("retraining on %d examples for %d epochs", len(train), epochs)
     progress = Progress()
     for done in range(1, epochs + 1):
+        schedule_lr(optimizer, params, done - 1, horizon)
         scores = train_epoch(
             model, optimizer, full, params["batch_size"], params["clip_norm"], shuffle
         )

@@ -30,7 +30,7 @@ from optuna.distributions import (
 
 from study.data.forecast import BASES, SEASONAL
 from study.errors import ConfigError
-from study.model_options import CELL_NAMES, OPTIMIZER_NAMES, POOLINGS, STEMS
+from study.model_options import CELL_NAMES, LR_SCHEDULES, OPTIMIZER_NAMES, POOLINGS, STEMS
 
 
 @dataclass
@@ -69,6 +69,8 @@ class SearchSpace:
     #: (LSTM-FCN).
     fcn: Param = _p(choices=[False])
     lr: Param = _p(low=1e-4, high=3e-2, log=True)
+    #: The learning rate over the epochs: constant, or cosine (annealed towards 0 at max_epochs).
+    lr_schedule: Param = _p(choices=["constant"])
     batch_size: Param = _p(choices=[16, 32, 64])
     optimizer: Param = _p(choices=["adam"])
     weight_decay: Param = _p(low=1e-6, high=1e-2, log=True)
@@ -110,6 +112,7 @@ DATA_PARAMS = (
 _ALLOWED_CHOICES = {
     "cell": CELL_NAMES,
     "optimizer": OPTIMIZER_NAMES,
+    "lr_schedule": LR_SCHEDULES,
     "pooling": POOLINGS,
     "stem": STEMS,
     "seasonal": SEASONAL,

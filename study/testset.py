@@ -84,7 +84,7 @@ def _retrain(
     epochs = protocol.final_epochs(best.user_attrs["curve"], cfg.study.metric, cfg.study.direction)
     with_validation = protocol.through_validation(cfg.protocol, data.task)
     model, summary = protocol.retrain(
-        cfg.model, data, params, epochs, with_validation, seed, device
+        cfg.model, data, params, epochs, with_validation, seed, device, cfg.max_epochs
     )
     if keep:
         summary["model_artifact"] = write_model(

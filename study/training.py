@@ -6,13 +6,15 @@ accuracy and macro-F1 for classification, mean squared error with RMSE/MAE/MAPE 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import torch
 from torch import nn
 
 from study.data import CLASSIFICATION, SequenceData, SequenceSet
-from study.model_options import OPTIMIZER_NAMES
+from study.model_options import LR_SCHEDULES, OPTIMIZER_NAMES
 
 #: The optimizers a trial can pick (``search_space.optimizer``), each built from the parameters,
 #: the learning rate and the weight decay. Adam and RMSprop apply L2 through the gradient; AdamW
@@ -35,6 +37,25 @@ def build_optimizer(
 ) -> torch.optim.Optimizer:
     """One of :data:`OPTIMIZERS` (the search space refuses any other name)."""
     return OPTIMIZERS[name](params, lr, weight_decay)
+
+
+def schedule_lr(
+    optimizer: torch.optim.Optimizer, params: dict[str, Any], epoch: int, horizon: int
+) -> float:
+    """Set the learning rate of ``epoch`` (counted from 0) of a run of ``horizon`` epochs, and
+    return it: ``lr`` throughout (``lr_schedule`` constant, and trials from before the schedule
+    existed), or cosine annealing without restarts (Loshchilov & Hutter 2017),
+    ``lr * (1 + cos(pi * epoch / horizon)) / 2``: the full rate at first, near none by the last
+    epoch. A function of the epoch alone, so a resumed trial and a final model retrained for
+    fewer epochs follow the trial's own rates."""
+    lr = float(params["lr"])
+    schedule = params.get("lr_schedule", "constant")
+    assert schedule in LR_SCHEDULES, schedule
+    if schedule == "cosine":
+        lr *= (1.0 + math.cos(math.pi * min(epoch, horizon) / horizon)) / 2.0
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    return lr
 
 
 #: Training batches come from pools of this many batches, sorted by length within each pool: a

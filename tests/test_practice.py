@@ -397,7 +397,8 @@ def test_retrain_seeds_average_a_configurations_models_and_keep_only_the_first(
     view = load_checked_data(cfg).for_trial(params)
     epochs = scored["retrained"]["epochs"]
     outputs = [
-        predict(protocol.retrain(cfg.model, view, params, epochs, True, s, torch.device("cpu"))[0],
+        predict(protocol.retrain(cfg.model, view, params, epochs, True, s, torch.device("cpu"),
+                                 cfg.max_epochs)[0],
                 view.test)
         for s in (4, 5, 6)
     ]  # fmt: skip

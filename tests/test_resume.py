@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import signal
 import subprocess
@@ -25,7 +26,8 @@ def _checkpoints(project: Project) -> list[Path]:
 def test_trial_of_a_killed_worker_resumes_at_the_next_epoch(
     project: Project, pg_url: str, study_name: str
 ) -> None:
-    args = [f"study.name={study_name}", "n_trials=1", "max_epochs=12", *HEARTBEAT, *SLOW]
+    args = [f"study.name={study_name}", "n_trials=1", "max_epochs=12", *HEARTBEAT, *SLOW,
+            "search_space.lr_schedule.value=cosine"]  # fmt: skip
     worker = project.popen("study-worker", *args)
     wait_until(lambda: curve_lengths(pg_url, study_name).get(0, 0) >= 3)
     worker.kill()
@@ -42,6 +44,10 @@ def test_trial_of_a_killed_worker_resumes_at_the_next_epoch(
     assert resumed.user_attrs["resumed_from_epoch"] in (recorded - 1, recorded)
     assert [row["epoch"] for row in resumed.user_attrs["curve"]] == list(range(12))
     assert sorted(resumed.intermediate_values) == list(range(12)), "one continuous curve"
+    # The learning rate went on down its cosine from where the killed worker left it.
+    lr = resumed.user_attrs["params_all"]["lr"]
+    cosine = [lr * (1 + math.cos(math.pi * e / 12)) / 2 for e in range(12)]
+    assert [row["lr"] for row in resumed.user_attrs["curve"]] == pytest.approx(cosine)
     assert not _checkpoints(project), "a finished trial leaves no checkpoint"
     assert f"trial=1 start at epoch {resumed.user_attrs['resumed_from_epoch']}" in again.err
 

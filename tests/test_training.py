@@ -13,7 +13,7 @@ from study._logging import Progress
 from study.data import build_splits
 from study.data._sequences import SequenceData, SequenceSet, macro_f1
 from study.models import SequenceModel, fit_ratios, nb_ratios, resolve_stem
-from study.training import batches, evaluate, train_epoch
+from study.training import batches, evaluate, schedule_lr, train_epoch
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
@@ -200,6 +200,21 @@ def test_progress_lines_come_at_most_once_per_interval() -> None:
     assert seen == [False, False, True, False, True, True]
 
 
+def test_a_cosine_schedule_anneals_the_rate_by_the_epoch_alone() -> None:
+    """cosine: the full rate at epoch 0, half at mid-run, near none at the last epoch, whatever
+    came before (a resumed trial and a retrained final model follow the same rates); constant,
+    and a trial from before the schedule existed, keep the rate."""
+    model = SequenceModel(2, 2, "gru", 4)
+    opt = torch.optim.Adam(model.parameters(), lr=1.0)
+    cosine = {"lr": 0.01, "lr_schedule": "cosine"}
+    rates = [schedule_lr(opt, cosine, e, 10) for e in (9, 0, 5, 9)]
+    assert rates[0] == rates[3] == pytest.approx(0.01 * (1 + np.cos(0.9 * np.pi)) / 2)
+    assert rates[1:3] == [pytest.approx(0.01), pytest.approx(0.005)]
+    assert rates[0] < 0.0003 and opt.param_groups[0]["lr"] == rates[3]
+    assert schedule_lr(opt, {"lr": 0.01, "lr_schedule": "constant"}, 9, 10) == 0.01
+    assert schedule_lr(opt, {"lr": 0.01}, 9, 10) == 0.01 == opt.param_groups[0]["lr"]
+
+
 def test_retraining_before_the_test_says_how_it_goes(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -218,7 +233,7 @@ def test_retraining_before_the_test_says_how_it_goes(
         "optimizer": "adam", "lr": 1e-2, "weight_decay": 0.0, "batch_size": 16, "clip_norm": 1.0,
     }  # fmt: skip
     with caplog.at_level("INFO", logger="study.protocol"):
-        retrain(load_config([]).model, data, params, 3, 0, 0, torch.device("cpu"))
+        retrain(load_config([]).model, data, params, 3, False, 0, torch.device("cpu"), 3)
     lines = [r.getMessage() for r in caplog.records]
     assert lines[0] == "retraining on 48 examples for 3 epochs"
     assert [x.split(",")[0] for x in lines[1:]] == [
