@@ -179,16 +179,7 @@ def main() -> int:
         print(f"{role}: {results[role]}", flush=True)
     plain, ours = results["plain"], results["ours"]
     goals = {"first": "≥ 1×", "last": "≥ 1.5×", "overall": "≥ 1×"}
-    rows = [
-        "| trials/s | plain Optuna | ours | ratio | goal |",
-        "|---|---|---|---|---|",
-        *(
-            f"| {label} | {plain[key]:.1f} | {ours[key]:.1f} "
-            f"| **{ours[key] / plain[key]:.2f}×** | {goals[key]} |"
-            for key, label in _windows(args.trials)
-        ),
-    ]
-    table = "\n".join(rows)
+    table = _table(("plain Optuna", "ours"), plain, ours, args.trials, goals)
     print(table)
     if args.write:
         write_block(
@@ -200,13 +191,31 @@ def main() -> int:
     return 0
 
 
-def _windows(trials: int) -> list[tuple[str, str]]:
-    """The keys of :func:`measure`'s rates with each one's row label in the tables."""
-    return [
+def _table(
+    names: tuple[str, str],
+    a: dict[str, float],
+    b: dict[str, float],
+    trials: int,
+    goals: dict[str, str] | None = None,
+) -> str:
+    """Two runs' rates (:func:`measure`) side by side, one row per window, with b / a (and the
+    goal of each window, when given)."""
+    windows = (
         ("first", f"first {WINDOW} trials"),
         ("last", f"trials {trials - WINDOW + 1:,}–{trials:,}"),
         ("overall", f"all {trials:,}"),
+    )
+    goal = " goal |" if goals else ""
+    rows = [
+        f"| trials/s | {names[0]} | {names[1]} | ratio |{goal}",
+        "|---|---|---|---|" + ("---|" if goals else ""),
+        *(
+            f"| {label} | {a[key]:.1f} | {b[key]:.1f} | **{b[key] / a[key]:.2f}×** |"
+            + (f" {goals[key]} |" if goals else "")
+            for key, label in windows
+        ),
     ]
+    return "\n".join(rows)
 
 
 def _connections(args: argparse.Namespace) -> int:
@@ -216,17 +225,8 @@ def _connections(args: argparse.Namespace) -> int:
     print(f"kept: {kept}", flush=True)
     per_call = measure("ours-per-call", args.url, args.trials, args.workers)
     print(f"per call: {per_call}", flush=True)
-    rows = [
-        "| trials/s | one kept per process (default) | one per call (`storage.pool_size=0`) "
-        "| ratio |",
-        "|---|---|---|---|",
-        *(
-            f"| {label} | {kept[key]:.1f} | {per_call[key]:.1f} "
-            f"| **{per_call[key] / kept[key]:.2f}×** |"
-            for key, label in _windows(args.trials)
-        ),
-    ]
-    table = "\n".join(rows)
+    names = ("one kept per process (default)", "one per call (`storage.pool_size=0`)")
+    table = _table(names, kept, per_call, args.trials)
     print(table)
     if args.write:
         write_block(
