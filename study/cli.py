@@ -190,7 +190,9 @@ def test_main(argv: list[str]) -> int:
     return run(score, argv, prog="study test", reads_study=True)
 
 
-def _interrupt(signum: int, frame: object) -> None:
+def interrupt(signum: int, frame: object) -> None:
+    """A signal handler that ends the process as Ctrl-C does (SIGTERM's default kills it at
+    once, leaving an embedded server the process holds running)."""
     raise KeyboardInterrupt
 
 
@@ -215,7 +217,7 @@ def dashboard_main(argv: list[str]) -> int:
         # SIGTERM ends the start-up like Ctrl-C (the server, once it runs, stops between
         # requests): the process exits normally, so the embedded PostgreSQL it holds stops
         # with it instead of running on.
-        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGTERM, interrupt)
         try:
             dashboard.serve(cfg, args.host, args.port)
         except OSError as e:

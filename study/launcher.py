@@ -1,7 +1,8 @@
 """study-launch: start N local workers on one study, show progress, score the winner once.
 
 Workers run in sessions of their own so that a terminal's Ctrl-C reaches only the launcher,
-which forwards each signal exactly once: the first is a warm stop, the second a cold one.
+which forwards each signal exactly once: the first is a warm stop, the second a cold one. Once
+the workers have ended, a signal stops the scoring of the test split instead.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from rich.table import Table
 
 from study import recorded, samplers, space, status, warm_start
 from study.artifact_options import check_writable
+from study.cli import interrupt
 from study.config import Config
 from study.devices import pick_device
 from study.errors import ConfigError
@@ -129,7 +131,19 @@ def launch(cfg: Config, overrides: list[str]) -> int:
         return 130
     if any(codes):
         console.print(f"worker exit codes: {codes}", highlight=False)
-    _score_and_show(cfg, storage)
+    # No worker is left to stop: a signal now stops the test (a retrained final model can take
+    # minutes), and the launcher exits normally, so an embedded server stops with it.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, interrupt)
+    try:
+        _score_and_show(cfg, storage)
+    except KeyboardInterrupt:
+        console.print(
+            "stopped while scoring the test split; `study test` scores it (or shows the score, "
+            "if it was stored)",
+            highlight=False,
+        )
+        return 130
     return 1 if any(codes) else 0
 
 

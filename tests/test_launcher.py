@@ -62,6 +62,32 @@ def test_ctrl_c_stops_every_worker_and_the_study_resumes(
 
 
 @pytest.mark.slow
+def test_ctrl_c_while_the_final_model_retrains_stops_the_launcher(
+    project: Project, study_name: str
+) -> None:
+    """Once the workers are done the launcher retrains and scores; Ctrl-C there stops it (it
+    used to be forwarded to workers that had ended, and the launcher went on), and `study test`
+    scores the study afterwards."""
+    args = [f"study.name={study_name}", "n_trials=1", "workers=1", *TINY]
+    launcher = project.popen(
+        "study-launch", *args, "protocol.retrain=always", "protocol.retrain_seeds=500"
+    )
+    assert launcher.stderr is not None
+    for line in launcher.stderr:  # the board and the workers' lines, then the retraining
+        if "retraining on" in line:
+            break
+    launcher.send_signal(signal.SIGINT)
+    _, err = launcher.communicate(timeout=60)
+    assert launcher.returncode == 130, err
+    assert "stopped while scoring the test split; `study test` scores it" in err
+    assert "Traceback" not in err
+    assert "test" not in project.status(f"study.name={study_name}")["best"], "nothing scored"
+    scored = project.run("study test", f"study.name={study_name}", "protocol.retrain_seeds=1")
+    assert scored.code == 0, scored.err
+    assert 0.0 <= scored.json()["accuracy"] <= 1.0
+
+
+@pytest.mark.slow
 def test_two_machines_share_one_study_with_an_exact_budget(
     project: Project, pg_url: str, study_name: str
 ) -> None:
