@@ -126,16 +126,19 @@ def launch(cfg: Config, overrides: list[str]) -> int:
     signals = _forward_signals(procs, console)
     _watch(cfg, storage, study, budget, procs, console)
     codes = [p.returncode for p in procs]
-    if signals["n"]:
-        console.print("stopped; run the same command again to resume the study", highlight=False)
-        return 130
-    if any(codes):
-        console.print(f"worker exit codes: {codes}", highlight=False)
-    # No worker is left to stop: a signal now stops the test (a retrained final model can take
-    # minutes), and the launcher exits normally, so an embedded server stops with it.
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, interrupt)
     try:
+        # No worker is left to stop: a signal from here on stops the test (a retrained final
+        # model can take minutes), and the launcher exits normally, so an embedded server stops
+        # with it.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, interrupt)
+        if signals["n"]:  # a signal while the workers ran (or before the line above)
+            console.print(
+                "stopped; run the same command again to resume the study", highlight=False
+            )
+            return 130
+        if any(codes):
+            console.print(f"worker exit codes: {codes}", highlight=False)
         _score_and_show(cfg, storage)
     except KeyboardInterrupt:
         console.print(
